@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,10 @@ from pathlib import Path
 from . import __version__
 from .install import InstallError, InstallPaths, install_all, systemd_is_running
 from .resources import DATA_FILES, data_path
+
+#: Modules that add subcommands: each has ``register(subparsers)``, and every
+#: subcommand it adds sets ``func(args) -> exit code`` as its default.
+SUBCOMMAND_MODULES: list[str] = []
 
 
 def _paths_from_args(args: argparse.Namespace) -> InstallPaths:
@@ -101,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     files = sub.add_parser("files", help="print the path of a file shipped with pdal-hub")
     files.add_argument("kind", choices=sorted(DATA_FILES))
     files.set_defaults(func=cmd_files)
+
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 
