@@ -18,6 +18,15 @@ from .environment import shared_library_env
 from .homedir import UnsafeHomePath, ensure_private_dir
 
 
+#: The default of `SharedLibrariesMixin.library_paths`, for subclasses that extend it.
+DEFAULT_LIBRARY_PATHS = {
+    "PYTHONPATH": ["{libs_root}/python"],
+    "JJAVA_CLASSPATH": ["{libs_root}/java/*"],
+    "CLASSPATH": ["{libs_root}/java/*"],
+    "R_LIBS_SITE": ["{libs_root}/r"],
+}
+
+
 class SpawnRefused(Exception):
     """A server must not be started; the message is shown to the student."""
 
@@ -36,12 +45,7 @@ class SharedLibrariesMixin(Configurable):
     )
 
     library_paths = Dict(
-        {
-            "PYTHONPATH": ["{libs_root}/python"],
-            "JJAVA_CLASSPATH": ["{libs_root}/java/*"],
-            "CLASSPATH": ["{libs_root}/java/*"],
-            "R_LIBS_SITE": ["{libs_root}/r"],
-        },
+        DEFAULT_LIBRARY_PATHS,
         config=True,
         help="""
         Environment variables that get shared-library entries, and the entries.
@@ -174,6 +178,7 @@ class PdalSpawner(
 
 
 __all__ = [
+    "DEFAULT_LIBRARY_PATHS",
     "AccountGuardMixin",
     "NotebooksDirMixin",
     "PdalSpawner",
