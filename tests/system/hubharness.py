@@ -99,8 +99,16 @@ class LinuxUsers:
 class RealHub:
     """One pdal-hub process, from the shipped config, on 127.0.0.1."""
 
-    def __init__(self, workdir: Path, admin: str, extra_config: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        admin: str,
+        extra_config: str = "",
+        venv_bin: Path = VENV_BIN,
+        config_source: Path | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.venv_bin = venv_bin
         self.admin = admin
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -111,12 +119,12 @@ class RealHub:
         self.log_path = workdir / "jupyterhub.log"
         self.proc: subprocess.Popen | None = None
         self._admin_token: str | None = None
-        self._write_config(extra_config)
+        self._write_config(extra_config, config_source or data_path("config"))
 
-    def _write_config(self, extra_config: str) -> None:
+    def _write_config(self, extra_config: str, config_source: Path) -> None:
         drop_ins = self.config_dir / "jupyterhub_config.d"
         drop_ins.mkdir(parents=True, exist_ok=True)
-        shutil.copy(data_path("config"), self.config_dir / "jupyterhub_config.py")
+        shutil.copy(config_source, self.config_dir / "jupyterhub_config.py")
         for kind in ("python", "java", "r"):
             (self.libs_root / kind).mkdir(parents=True, exist_ok=True)
         os.chmod(self.libs_root, 0o755)
@@ -145,11 +153,11 @@ c.SharedLibrariesMixin.libs_root = "{self.libs_root}"
 
     def start(self, timeout: float = 60, env: dict | None = None) -> None:
         assert self.proc is None or self.proc.poll() is not None, "hub already running"
-        hub_env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
+        hub_env = dict(os.environ, PATH=f"{self.venv_bin}:{os.environ.get('PATH', '')}")
         hub_env.update(env or {})
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "jupyterhub"), "-f", str(self.config_file)],
+            [str(self.venv_bin / "jupyterhub"), "-f", str(self.config_file)],
             cwd=self.workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
