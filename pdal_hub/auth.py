@@ -1,18 +1,42 @@
-"""PAM login with an admin-managed allowlist.
+"""PAM login with an admin-managed allowlist, hardened against guessing.
 
 Nobody logs in until an admin adds them (admin panel, REST API or the
 ``pdal-hub users`` command); reserved and system accounts never log in.
+
+Every failed login ends at the same moment after the request started
+(`failed_login_delay`), whatever the reason, so response time tells an
+attacker nothing; the wait is an asyncio sleep, so a flood of wrong passwords
+holds no PAM thread. Repeated failures lock an (account, address) pair, an
+address or an account for a while (`pdal_hub.throttle`). Each failure is
+logged once, with the client address and the real reason, for the admin and
+for fail2ban.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from jupyterhub.auth import PAMAuthenticator
-from traitlets import Unicode, default
+from tornado import web
+from traitlets import Float, Instance, Integer, Unicode, default
 
 from .accounts import LINUX_USERNAME_PATTERN, AccountPolicy
+from .throttle import LoginThrottle, ThrottleLimits
+
+#: Why a login failed, as the admin reads it in the log (the client never sees it).
+WRONG_PASSWORD = "wrong password"
+UNKNOWN_ACCOUNT = "unknown account"
+LOCKED_ACCOUNT = "Linux account locked or expired"
+NOT_ADDED = "password accepted but not added to the hub by an admin"
+REFUSED_NAME = "password accepted but the username is invalid or blocked"
+REFUSED_ACCOUNT = "reserved or system account"
+MALFORMED = "malformed username or password"
+THROTTLED = "too many failed logins"
 
 
 def log_safe(username: str, limit: int = 32) -> str:
@@ -20,6 +44,60 @@ def log_safe(username: str, limit: int = 32) -> str:
     if len(username) <= limit:
         return username
     return f"{username[:limit // 2]}...({len(username)} chars)"
+
+
+def linux_account_locked(shadow_text: str, username: str) -> bool:
+    """Whether /etc/shadow content marks `username`'s password locked or unusable."""
+    for line in shadow_text.splitlines():
+        name, _, rest = line.partition(":")
+        if name == username:
+            password_field = rest.split(":", 1)[0]
+            return password_field.startswith(("!", "*")) or password_field == ""
+    return False
+
+
+def read_shadow() -> str:
+    """/etc/shadow (root only); empty if it cannot be read."""
+    try:
+        with open("/etc/shadow") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def form_problem(data: object, max_username: int, max_password: int) -> str | None:
+    """Why login form `data` cannot be a real login attempt, or None.
+
+    Returns "missing" when a field is absent (the form is broken, not the
+    person's input) and MALFORMED when a field is present but cannot be a valid
+    username or password, so it is refused without asking PAM.
+    """
+    if not isinstance(data, dict):
+        return "missing"
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        return "missing"
+    if not username or len(username) > max_username or len(password) > max_password:
+        return MALFORMED
+    if "\x00" in username or "\x00" in password:
+        return MALFORMED
+    return None
+
+
+@dataclass
+class LoginAttempt:
+    """What one login attempt found out, filled in by the pipeline's stages."""
+
+    reason: str = REFUSED_NAME
+
+
+_attempt: ContextVar[LoginAttempt | None] = ContextVar("pdal_hub_login_attempt", default=None)
+
+
+def _note(reason: str) -> None:
+    attempt = _attempt.get()
+    if attempt is not None:
+        attempt.reason = reason
 
 
 def missing_account_message(username: str) -> str:
@@ -53,6 +131,98 @@ class PdalAuthenticator(AccountPolicy, PAMAuthenticator):
         help="Where PAM service files live; used only to warn when `service` is missing.",
     )
 
+    failed_login_delay = Float(
+        2.0,
+        config=True,
+        help="""
+        Seconds from the start of a login request to the answer when it fails.
+
+        Every failure (wrong password, unknown or locked account, a user no admin
+        has added, a paused login) is answered at the same moment, so timing tells
+        an attacker nothing. The wait holds no thread: other people's logins go on
+        meanwhile. Keep it above the time PAM takes to check a password on a busy
+        machine (well under a second with pdal-hub's PAM service).
+        """,
+    )
+
+    failures_per_pair = Integer(
+        5,
+        config=True,
+        help="""
+        Failed logins for one account from one client address, within
+        `failure_window`, after which that account is paused from that address.
+        Other accounts from the same address and the same account from elsewhere
+        are not affected. 0 turns this limit off.
+        """,
+    )
+
+    failures_per_address = Integer(
+        50,
+        config=True,
+        help="""
+        Failed logins from one client address, over all accounts, within
+        `failure_window`, after which that address is paused (password spraying).
+        Accounts that logged in successfully from that address in the last
+        `remember_success_seconds` still get in, so a class behind one NAT address
+        is not locked out by one attacker. 0 turns this limit off.
+        """,
+    )
+
+    failures_per_account = Integer(
+        100,
+        config=True,
+        help="""
+        Failed logins for one account, over all addresses, within `failure_window`,
+        after which that account is paused except from addresses it logged in from
+        recently. Keep it well above `failures_per_pair`, so one attacker who knows a
+        username cannot lock that student out. 0 turns this limit off.
+        """,
+    )
+
+    failure_window = Float(
+        600.0,
+        config=True,
+        help="""
+        Seconds over which failed logins are counted; a pause ends this long after
+        the failures that caused it. Refused attempts during a pause do not count.
+        """,
+    )
+
+    remember_success_seconds = Float(
+        7 * 24 * 3600.0,
+        config=True,
+        help="""
+        How long an (account, address) pair that logged in successfully stays
+        exempt from the address and account limits (default one week).
+        """,
+    )
+
+    max_username_length = Integer(
+        32,
+        config=True,
+        help="Longer usernames are refused without asking PAM (Linux allows 32).",
+    )
+
+    max_password_length = Integer(
+        1024,
+        config=True,
+        help="Longer passwords are refused without asking PAM (hashing costs CPU).",
+    )
+
+    throttle = Instance(LoginThrottle, help="Failure bookkeeping, from the options above.")
+
+    @default("throttle")
+    def _throttle_default(self) -> LoginThrottle:
+        return LoginThrottle(
+            ThrottleLimits(
+                per_pair=self.failures_per_pair,
+                per_address=self.failures_per_address,
+                per_account=self.failures_per_account,
+                window=self.failure_window,
+                remember_success=self.remember_success_seconds,
+            )
+        )
+
     @default("allow_existing_users")
     def _allow_existing_users_default(self) -> bool:
         return True
@@ -80,12 +250,73 @@ class PdalAuthenticator(AccountPolicy, PAMAuthenticator):
                 service_file,
             )
 
+    async def get_authenticated_user(self, handler, data):
+        """The pipeline, behind the throttle, with every failure ending at one deadline."""
+        if handler is None:
+            return await super().get_authenticated_user(handler, data)
+        deadline = time.monotonic() + self.failed_login_delay
+        address = handler.request.remote_ip or "unknown"
+        problem = form_problem(data, self.max_username_length, self.max_password_length)
+        if problem == "missing":
+            self.log.warning("Failed login from %s: the form has no username or password", address)
+            raise web.HTTPError(400, "The login form needs a username and a password.")
+        username = data["username"][: self.max_username_length + 1]
+        attempt = LoginAttempt()
+        token = _attempt.set(attempt)
+        try:
+            lock = self.throttle.refusal(username, address, time.monotonic())
+            if lock is not None:
+                self._log_failure(address, username, f"{THROTTLED} ({lock.scope} paused)")
+                await self._wait_until(deadline)
+                raise web.HTTPError(429, lock.message())
+            if problem is not None:
+                attempt.reason = problem
+                authenticated = None
+            else:
+                authenticated = await super().get_authenticated_user(handler, data)
+        finally:
+            _attempt.reset(token)
+        if authenticated:
+            self.throttle.succeeded(username, address, time.monotonic())
+            return authenticated
+        self.throttle.failed(username, address, time.monotonic())
+        self._log_failure(address, username, attempt.reason)
+        await self._wait_until(deadline)
+        return None
+
+    def _log_failure(self, address: str, username: str, reason: str) -> None:
+        # Address first: fail2ban's filter anchors on it, before any user-chosen text.
+        self.log.warning("Failed login from %s for %r: %s", address, log_safe(username), reason)
+
+    @staticmethod
+    async def _wait_until(deadline: float) -> None:
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+
+    async def authenticate(self, handler, data):
+        """PAM's answer; on failure, note for the log whether the account exists or is locked."""
+        username = await super().authenticate(handler, data)
+        if username is None:
+            # The pipeline stops here, so the note is final.
+            if self.lookup_account(data["username"]) is None:
+                _note(UNKNOWN_ACCOUNT)
+            elif linux_account_locked(self.read_shadow(), data["username"]):
+                _note(LOCKED_ACCOUNT)
+            else:
+                _note(WRONG_PASSWORD)
+        return username
+
+    def read_shadow(self) -> str:
+        """/etc/shadow (a method, so tests can patch it)."""
+        return read_shadow()
+
     def check_allowed(self, username: str, authentication: dict | None = None) -> bool:
         """Allowed users only, and never a reserved or system account."""
         if not super().check_allowed(username, authentication):
+            _note(NOT_ADDED)
             return False
         refusal = self.account_refusal(username)
         if refusal:
+            _note(REFUSED_ACCOUNT)
             self.log.warning("Login refused for %s: %s", log_safe(username), refusal)
             return False
         return True
