@@ -44,9 +44,7 @@ def _open_dir(name: str, dir_fd: int | None, shown_as: str) -> int:
         raise
 
 
-def ensure_private_dir(
-    home: str, name: str, uid: int, gid: int, mode: int
-) -> PreparedDir:
+def ensure_private_dir(home: str, name: str, uid: int, gid: int, mode: int) -> PreparedDir:
     """Make sure `home`/`name` is a real directory owned by `uid`.
 
     Creates it with `mode`, owned by `uid`:`gid`, if it does not exist. An
@@ -81,9 +79,7 @@ def ensure_private_dir(
     return PreparedDir(path=path, created=created)
 
 
-def _claim_or_check(
-    dir_fd: int, path: str, uid: int, gid: int, mode: int, created: bool
-) -> None:
+def _claim_or_check(dir_fd: int, path: str, uid: int, gid: int, mode: int, created: bool) -> None:
     st = os.fstat(dir_fd)
     if st.st_uid == uid:
         return

@@ -17,7 +17,6 @@ from .accounts import AccountPolicy, lookup_account
 from .environment import shared_library_env
 from .homedir import UnsafeHomePath, ensure_private_dir
 
-
 #: The default of `SharedLibrariesMixin.library_paths`, for subclasses that extend it.
 DEFAULT_LIBRARY_PATHS = {
     "PYTHONPATH": ["{libs_root}/python"],
@@ -70,9 +69,7 @@ class SharedLibrariesMixin(Configurable):
     def get_env(self) -> dict:
         env = super().get_env()
         env.update(
-            shared_library_env(
-                env, self.libs_root, self.library_paths, self.library_path_defaults
-            )
+            shared_library_env(env, self.libs_root, self.library_paths, self.library_path_defaults)
         )
         return env
 
@@ -161,10 +158,8 @@ class AccountGuardMixin(AccountPolicy):
         return await maybe_future(super().run_pre_spawn_hook())
 
 
-class PdalSpawner(
-    AccountGuardMixin, NotebooksDirMixin, SharedLibrariesMixin, LocalProcessSpawner
-):
-    """LocalProcessSpawner for the lab: JupyterLab in a private ~/notebooks with shared libraries."""
+class PdalSpawner(AccountGuardMixin, NotebooksDirMixin, SharedLibrariesMixin, LocalProcessSpawner):
+    """JupyterLab in a private ~/notebooks with the shared libraries, as a local process."""
 
     @default("default_url")
     def _default_url_default(self) -> str:

@@ -19,7 +19,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.system)
             if os.geteuid() != 0:
                 item.add_marker(
-                    pytest.mark.skip(reason="system tests create Linux users and PAM files: run as root")
+                    pytest.mark.skip(
+                        reason="system tests create Linux users and PAM files: run as root"
+                    )
                 )
 
 

@@ -198,7 +198,11 @@ c.SharedLibrariesMixin.libs_root = "{self.libs_root}"
         session.get(f"{self.url}/hub/login", timeout=10)
         response = session.post(
             f"{self.url}/hub/login",
-            data={"username": username, "password": password, "_xsrf": session.cookies.get("_xsrf")},
+            data={
+                "username": username,
+                "password": password,
+                "_xsrf": session.cookies.get("_xsrf"),
+            },
             allow_redirects=False,
             timeout=30,
         )
@@ -242,7 +246,9 @@ c.SharedLibrariesMixin.libs_root = "{self.libs_root}"
                 self.api("DELETE", f"/users/{user['name']}/server", token)
         for user in self.api("GET", "/users", token).json():
             wait_for(
-                lambda u=user["name"]: not self.api("GET", f"/users/{u}", token).json().get("servers"),
+                lambda u=user["name"]: not self.api("GET", f"/users/{u}", token)
+                .json()
+                .get("servers"),
                 30,
                 what=f"{user['name']}'s server to stop",
             )
@@ -253,8 +259,14 @@ c.SharedLibrariesMixin.libs_root = "{self.libs_root}"
         shutil.rmtree(self.libs_root, ignore_errors=True)
 
 
-def run_code(hub: RealHub, username: str, token: str, code: str, kernel: str = "python3",
-             timeout: float = 120) -> str:
+def run_code(
+    hub: RealHub,
+    username: str,
+    token: str,
+    code: str,
+    kernel: str = "python3",
+    timeout: float = 120,
+) -> str:
     """Run `code` in a new kernel of `username`'s server; return stdout (raise on error)."""
     base = f"{hub.url}/user/{username}/api"
     headers = {"Authorization": f"token {token}"}
@@ -270,19 +282,41 @@ def run_code(hub: RealHub, username: str, token: str, code: str, kernel: str = "
         requests.delete(f"{base}/kernels/{kernel_id}", headers=headers, timeout=30)
 
 
-def execute(hub: RealHub, username: str, token: str, kernel_id: str, code: str,
-            timeout: float = 120) -> str:
+def execute(
+    hub: RealHub, username: str, token: str, kernel_id: str, code: str, timeout: float = 120
+) -> str:
     """Run `code` in an existing kernel over its websocket; return its stdout."""
     ws_url = hub.url.replace("http", "ws", 1) + f"/user/{username}/api/kernels/{kernel_id}/channels"
-    ws = websocket.create_connection(ws_url, header=[f"Authorization: token {token}"], timeout=timeout)
+    ws = websocket.create_connection(
+        ws_url, header=[f"Authorization: token {token}"], timeout=timeout
+    )
     msg_id = uuid.uuid4().hex
-    ws.send(json.dumps({
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": username,
-                   "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": False,
-                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-    }))
+    ws.send(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "username": username,
+                    "session": uuid.uuid4().hex,
+                    "version": "5.3",
+                    "date": "",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "buffers": [],
+                "content": {
+                    "code": code,
+                    "silent": False,
+                    "store_history": False,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                    "stop_on_error": True,
+                },
+            }
+        )
+    )
     out, deadline = [], time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:

@@ -125,7 +125,9 @@ def test_symlinked_notebooks_to_root_dir_is_not_chowned(hub, student, admin_toke
     try:
         os.chmod(target, 0o755)
         link = Path(os.path.expanduser(f"~{name}")) / "notebooks"
-        subprocess.run(["runuser", "-u", name, "--", "ln", "-s", str(target), str(link)], check=True)
+        subprocess.run(
+            ["runuser", "-u", name, "--", "ln", "-s", str(target), str(link)], check=True
+        )
 
         r = hub.api("POST", f"/users/{name}/server", admin_token, timeout=60)
         assert r.status_code >= 400 or wait_for(

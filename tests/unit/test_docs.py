@@ -11,7 +11,13 @@ from pdal_hub.auth import PdalAuthenticator
 from pdal_hub.spawner import NotebooksDirMixin, PdalSpawner, SharedLibrariesMixin
 
 DOC = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
-PDAL_CLASSES = [AccountPolicy, PdalAuthenticator, NotebooksDirMixin, SharedLibrariesMixin, PdalSpawner]
+PDAL_CLASSES = [
+    AccountPolicy,
+    PdalAuthenticator,
+    NotebooksDirMixin,
+    SharedLibrariesMixin,
+    PdalSpawner,
+]
 
 
 def own_options():

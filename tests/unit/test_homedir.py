@@ -10,7 +10,9 @@ import pytest
 
 from pdal_hub.homedir import UnsafeHomePath, ensure_private_dir
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand folders to another uid")
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root to hand folders to another uid"
+)
 OTHER_UID, OTHER_GID = 54321, 54321
 
 
