@@ -14,7 +14,7 @@ from .resources import DATA_FILES, data_path
 
 #: Modules that add subcommands: each has ``register(subparsers)``, and every
 #: subcommand it adds sets ``func(args) -> exit code`` as its default.
-SUBCOMMAND_MODULES: list[str] = []
+SUBCOMMAND_MODULES: list[str] = ["pdal_hub.libs_cli"]
 
 
 def _paths_from_args(args: argparse.Namespace) -> InstallPaths:

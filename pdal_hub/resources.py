@@ -9,6 +9,8 @@ DATA_FILES = {
     "config": "jupyterhub_config.py",
     "unit": "jupyterhub.service",
     "pam": "share/pam.d/pdal-hub",
+    "lab-overrides": "share/lab/overrides.json",
+    "r-profile": "share/r/Rprofile.site",
 }
 
 

@@ -16,6 +16,7 @@ from traitlets.config import Configurable
 from .accounts import AccountPolicy, lookup_account
 from .environment import shared_library_env
 from .homedir import UnsafeHomePath, ensure_private_dir
+from .resources import data_path
 
 #: The default of `SharedLibrariesMixin.library_paths`, for subclasses that extend it.
 DEFAULT_LIBRARY_PATHS = {
@@ -66,11 +67,32 @@ class SharedLibrariesMixin(Configurable):
         """,
     )
 
+    r_site_profile = Unicode(
+        config=True,
+        help="""
+        R site profile every R session of a server reads (set as R_PROFILE). The
+        default, shipped with pdal-hub, reads the distribution's Rprofile.site and
+        then creates the student's own R library (R_LIBS_USER) and puts it first, so
+        install.packages() works for students while the shared R library stays
+        read-only. Set to "" to leave R_PROFILE alone.
+        """,
+    )
+
+    @default("r_site_profile")
+    def _r_site_profile_default(self) -> str:
+        try:
+            return str(data_path("r-profile"))
+        except FileNotFoundError as e:
+            self.log.warning("Students' R sessions get no personal library: %s", e)
+            return ""
+
     def get_env(self) -> dict:
         env = super().get_env()
         env.update(
             shared_library_env(env, self.libs_root, self.library_paths, self.library_path_defaults)
         )
+        if self.r_site_profile:
+            env["R_PROFILE"] = self.r_site_profile
         return env
 
 
