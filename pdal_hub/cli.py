@@ -9,12 +9,24 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .install import InstallError, InstallPaths, install_all, systemd_is_running
+from .install import (
+    InstallError,
+    InstallPaths,
+    existing_backups,
+    install_all,
+    start_or_restart_unit,
+    systemd_manages,
+)
 from .resources import DATA_FILES, data_path
 
 #: Modules that add subcommands: each has ``register(subparsers)``, and every
 #: subcommand it adds sets ``func(args) -> exit code`` as its default.
-SUBCOMMAND_MODULES: list[str] = ["pdal_hub.libs_cli"]
+SUBCOMMAND_MODULES: list[str] = [
+    "pdal_hub.doctor",
+    "pdal_hub.users",
+    "pdal_hub.status",
+    "pdal_hub.libs_cli",
+]
 
 
 def _paths_from_args(args: argparse.Namespace) -> InstallPaths:
@@ -34,26 +46,40 @@ def cmd_install(args: argparse.Namespace) -> int:
         print("pdal-hub install must run as root (try: sudo pdal-hub install).", file=sys.stderr)
         return 2
     paths = _paths_from_args(args)
+
+    def progress(line: str) -> None:
+        if line.startswith("  "):
+            print(f"  {'would: ' if args.dry_run else ''}{line.strip()}", flush=True)
+        else:
+            print(f"== {line}", flush=True)
+
     try:
-        actions, password = install_all(paths, args.admin, args.create_admin, args.dry_run)
+        actions, password = install_all(
+            paths, args.admin, args.create_admin, args.dry_run, progress=progress
+        )
+        if not actions:
+            print("Nothing to change: already installed.")
+        backups = existing_backups(paths)
+        if backups:
+            print("Backups of files you had edited are kept: " + ", ".join(map(str, backups)))
+        if password:
+            print(f"\nAdmin {args.admin!r} has the password: {password}\n(shown only once)")
+        if args.dry_run:
+            return 0
+        if systemd_manages(paths):
+            if args.no_start:
+                print("Start the hub with: systemctl start jupyterhub")
+            else:
+                print(start_or_restart_unit(changed=bool(actions)))
+            print("Check the installation with: pdal-hub doctor")
+            return 0
     except InstallError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    prefix = "would: " if args.dry_run else ""
-    for line in actions or ["nothing to change: already installed"]:
-        print(f"{prefix}{line}")
-    if password:
-        print(f"\nAdmin {args.admin!r} has the password: {password}\n(shown only once)")
     hub_cmd = [str(paths.venv / "bin" / "jupyterhub"), "-f", str(paths.config_file)]
-    if args.dry_run:
-        return 0
-    if systemd_is_running():
-        if args.start:
-            os.execvp("systemctl", ["systemctl", "restart", "jupyterhub.service"])
-        print("Start the hub with: systemctl restart jupyterhub")
-        return 0
-    print("systemd is not running here; start the hub in the foreground with:")
-    print("  " + " ".join(hub_cmd))
+    print("systemd does not manage this hub; start it in the foreground with:")
+    print(f"  cd {paths.state_dir} && " + " ".join(hub_cmd))
+    print("then check the installation with: pdal-hub doctor")
     if args.start:
         print(f"Starting it now; log in at http://{os.uname().nodename}:8000/ as {args.admin}.")
         sys.stdout.flush()
@@ -77,8 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     install = sub.add_parser(
         "install",
         help="set up this machine: libs root, proxy, config, PAM service, unit, admin",
-        description="Do the lab manual's setup. Safe to run again: edited files are "
-        "backed up before they are replaced.",
+        description="Do the lab manual's setup: shared-library root, kernels and "
+        "shared libraries, configurable-http-proxy, hub config and drop-in directory, "
+        "root-only hub state (cookie secret, database, CLI token), PAM service, systemd "
+        "unit (enabled and started when systemd runs), first admin. Safe to run again: "
+        "an edited file is backed up before it is replaced, and install says so. "
+        "Exit status: 0 done, 1 a step failed (the message says what to do), 2 not root.",
     )
     install.add_argument("--admin", default="pdal", help="the hub's first admin (default: pdal)")
     install.add_argument(
@@ -90,7 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument(
         "--start",
         action="store_true",
-        help="start the hub afterwards (systemd, or in the foreground without systemd)",
+        help="without systemd: run the hub in the foreground afterwards",
+    )
+    install.add_argument(
+        "--no-start",
+        action="store_true",
+        help="with systemd: enable the unit but do not start or restart the hub",
     )
     for option, meaning in [
         ("--venv", "the hub's venv (default: this one)"),

@@ -14,10 +14,12 @@ import string
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .accounts import account_refusal, lookup_account
+from .hubapi import CLI_TOKEN_NAME
 from .resources import read_data
 
 LIBRARY_KINDS = ("python", "java", "r")
@@ -166,13 +168,83 @@ def install_pam_service(paths: InstallPaths, dry_run: bool) -> list[str]:
 
 
 def install_unit(paths: InstallPaths, dry_run: bool) -> list[str]:
-    """The systemd unit; enabled when systemd runs."""
+    """The systemd unit; enabled when systemd runs and the unit is in systemd's folder."""
     actions = write_file(paths.unit_file, render_unit(paths), 0o644, dry_run)
-    if systemd_is_running() and not dry_run:
+    if systemd_manages(paths) and not dry_run:
         run(["systemctl", "daemon-reload"], check=True)
         run(["systemctl", "enable", "jupyterhub.service"], check=True)
         actions.append("enabled jupyterhub.service")
     return actions
+
+
+def systemd_manages(paths: InstallPaths) -> bool:
+    """True when systemd runs and will find the unit where install writes it."""
+    return systemd_is_running() and paths.unit_dir == InstallPaths.unit_dir
+
+
+def start_or_restart_unit(changed: bool) -> str:
+    """Start the hub's unit, or restart it when it runs and something changed."""
+    active = run(["systemctl", "is-active", "--quiet", "jupyterhub.service"]).returncode == 0
+    if active and not changed:
+        return "jupyterhub.service is running"
+    verb = "restart" if active else "start"
+    result = run(["systemctl", verb, "jupyterhub.service"])
+    if result.returncode:
+        raise InstallError(
+            f"systemctl {verb} jupyterhub failed: {result.stderr.strip()}. "
+            "See why with: journalctl -u jupyterhub -n 50, then run pdal-hub doctor"
+        )
+    return f"{verb}ed jupyterhub.service" if verb == "start" else "restarted jupyterhub.service"
+
+
+def create_secret_file(path: Path, text: str, dry_run: bool) -> list[str]:
+    """A root-only (0600) file with `text`, unless it exists; an existing one is made 0600."""
+    if path.is_symlink():
+        raise InstallError(f"{path} is a symbolic link; remove it and run install again.")
+    if path.exists():
+        st = path.stat()
+        if stat.S_IMODE(st.st_mode) & 0o077 or st.st_uid != 0:
+            if not dry_run:
+                os.chown(path, 0, 0)
+                path.chmod(0o600)
+            return [f"made {path} root-only (0600)"]
+        return []
+    if not dry_run:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    return [f"created {path} (0600)"]
+
+
+def install_state(paths: InstallPaths, dry_run: bool) -> list[str]:
+    """The hub's secrets in its root-only state directory: cookie secret, database, CLI token.
+
+    The database starts as an empty file so SQLite keeps its 0600 mode; the CLI
+    token is what `pdal-hub users` and `pdal-hub status` use (see hubapi).
+    """
+    actions = ensure_dir(paths.state_dir, 0o700, dry_run)
+    actions += create_secret_file(
+        paths.state_dir / "jupyterhub_cookie_secret", secrets.token_hex(32) + "\n", dry_run
+    )
+    actions += create_secret_file(paths.state_dir / "jupyterhub.sqlite", "", dry_run)
+    actions += create_secret_file(
+        paths.state_dir / CLI_TOKEN_NAME, secrets.token_hex(32) + "\n", dry_run
+    )
+    return actions
+
+
+def existing_backups(paths: InstallPaths) -> list[Path]:
+    """Backups earlier runs made of edited files (kept, never removed by install)."""
+    backups = []
+    for directory, name in [
+        (paths.config_dir, paths.config_file.name),
+        (paths.drop_in_dir, "00-*.py"),
+        (paths.unit_dir, paths.unit_file.name),
+        (paths.pam_dir, "pdal-hub"),
+    ]:
+        if directory.is_dir():
+            backups += sorted(directory.glob(f"{name}.bak-*"))
+    return backups
 
 
 def generate_password(length: int = 14) -> str:
@@ -191,7 +263,7 @@ def set_password(username: str, password: str) -> None:
 def install_admin(
     paths: InstallPaths, admin: str, create: bool, dry_run: bool, min_uid: int = 1000
 ) -> tuple[list[str], str | None]:
-    """Make `admin` the hub's admin; create the account if asked. Returns (actions, new password)."""
+    """Make `admin` the hub's admin, creating the account if asked; returns (actions, password)."""
     account = lookup_account(admin)
     refusal = account_refusal(admin, account, min_uid, frozenset({"root"}))
     if refusal:
@@ -219,13 +291,40 @@ def install_admin(
 
 
 def install_all(
-    paths: InstallPaths, admin: str, create_admin: bool, dry_run: bool
+    paths: InstallPaths,
+    admin: str,
+    create_admin: bool,
+    dry_run: bool,
+    progress: Callable[[str], None] = lambda step: None,
 ) -> tuple[list[str], str | None]:
-    """Every step, in order. Returns (actions, generated admin password or None)."""
-    actions = install_libs_root(paths, dry_run)
-    actions += install_proxy(dry_run)
-    actions += install_config(paths, dry_run)
-    actions += install_pam_service(paths, dry_run)
-    actions += install_unit(paths, dry_run)
+    """Every step, in order. Returns (actions, generated admin password or None).
+
+    `progress` is told the name of each step as it starts (some take minutes),
+    then each change it made, indented by two spaces.
+    """
+    from .stack import install_stack  # stack builds on this module's helpers
+
+    steps: list[tuple[str, Callable[[], list[str]]]] = [
+        ("shared-library root", lambda: install_libs_root(paths, dry_run)),
+        (
+            "kernels and shared libraries (downloads; may take minutes)",
+            lambda: install_stack(paths, dry_run),
+        ),
+        ("configurable-http-proxy", lambda: install_proxy(dry_run)),
+        ("hub config and drop-in directory", lambda: install_config(paths, dry_run)),
+        ("hub state: cookie secret, database, CLI token", lambda: install_state(paths, dry_run)),
+        ("PAM service", lambda: install_pam_service(paths, dry_run)),
+        ("systemd unit", lambda: install_unit(paths, dry_run)),
+    ]
+    actions = []
+    for name, step in steps:
+        progress(name)
+        done = step()
+        for line in done:
+            progress(f"  {line}")
+        actions += done
+    progress("first admin")
     admin_actions, password = install_admin(paths, admin, create_admin, dry_run)
+    for line in admin_actions:
+        progress(f"  {line}")
     return actions + admin_actions, password

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pdal_hub.config import config_drop_ins, ensure_state_dir
+from pdal_hub.hubapi import cli_api_token, cli_role
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
@@ -49,3 +50,9 @@ for drop_in in config_drop_ins(Path(__file__).parent / "jupyterhub_config.d"):
     load_subconfig(str(drop_in))  # noqa: F821 (provided by traitlets)
 
 ensure_state_dir(c)
+
+# The `pdal-hub` admin command (users, status) talks to the hub as this service:
+# its token is a root-only file in the state directory, its role has only the
+# scopes the command needs (pdal_hub.hubapi.CLI_SCOPES).
+c.JupyterHub.services.append({"name": "pdal-hub-cli", "api_token": cli_api_token(c)})
+c.JupyterHub.load_roles.append(cli_role())
