@@ -1,0 +1,95 @@
+"""Fixtures for browser tests: a real hub driven by Debian's chromium through Playwright."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "system"))
+
+from hubharness import LinuxUsers, RealHub  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).parents[2] / "artifacts" / "screenshots"
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.system)
+            if os.geteuid() != 0:
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason="browser tests create Linux users and PAM files: run as root"
+                    )
+                )
+            elif not os.access(CHROMIUM, os.X_OK):
+                item.add_marker(
+                    pytest.mark.skip(reason=f"{CHROMIUM} missing (apt-get install chromium)")
+                )
+
+
+@pytest.fixture(scope="module")
+def browser_users():
+    users = LinuxUsers()
+    yield users
+    users.cleanup()
+
+
+@pytest.fixture(scope="module")
+def browser_hub(browser_users):
+    """A real hub with the lab's kernels and classroom settings; yields (hub, admin, password)."""
+    from pdal_hub.install import InstallPaths
+    from pdal_hub.stack import install_kernels, install_lab_settings
+
+    paths = InstallPaths(venv=Path(sys.prefix))
+    install_kernels(paths, ["python", "java", "r"], dry_run=False)
+    install_lab_settings(paths, dry_run=False)
+    password = secrets.token_urlsafe(12)
+    admin = browser_users.create("badm", password)
+    workdir = Path(tempfile.mkdtemp(prefix="pdal-hub-browser-"))
+    hub = RealHub(workdir, admin=admin)
+    hub.start()
+    yield hub, admin, password
+    try:
+        hub.stop_all_servers(hub.admin_token(password))
+    finally:
+        hub.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Debian's chromium, headless, with a fresh profile (not a browser Playwright downloads)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 800},
+        )
+        context.set_default_timeout(60_000)
+        try:
+            yield context
+        finally:
+            context.close()
