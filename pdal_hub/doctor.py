@@ -358,6 +358,14 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def _fd_target(path: str) -> str:
+    """What a /proc/PID/fd entry points to; empty when it closed meanwhile."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
 def listening_processes(ports: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
     """Which processes listen on each of `ports` (TCP, IPv4 and IPv6), from /proc."""
     wanted, inodes = set(ports), {}
@@ -377,11 +385,10 @@ def listening_processes(ports: Iterable[int]) -> dict[int, list[tuple[int, str]]
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
-            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds]
             comm = Path(f"/proc/{pid}/comm").read_text().strip()
         except OSError:
             continue
-        for link in links:
+        for link in map(_fd_target, (f"/proc/{pid}/fd/{fd}" for fd in fds)):
             inode = link[len("socket:[") : -1] if link.startswith("socket:[") else None
             if inode in inodes:
                 entry = (int(pid), comm)
