@@ -4,6 +4,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="${PDAL_HUB_VENV:-/opt/jupyterhub-venv}"
+# Students execute the venv and read the libs root: never inherit a private umask.
+umask 022
 
 if [ "$(id -u)" != 0 ]; then
     echo "Run as root: sudo bash $0" >&2
