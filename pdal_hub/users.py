@@ -264,8 +264,16 @@ class UserManager:
 
 
 def _connect(args) -> tuple[HubSettings, HubAPI]:
+    """The hub's settings and API client; HubError unless the hub answers."""
     settings = load_settings(Path(args.config))
-    return settings, HubAPI.from_settings(settings)
+    api = HubAPI.from_settings(settings)
+    if not api.is_up():
+        raise HubError(
+            f"The hub does not answer at {settings.hub_api_url}: start it "
+            "(systemctl start jupyterhub), or find out why with `pdal-hub doctor`. "
+            "Nothing changed."
+        )
+    return settings, api
 
 
 def _require_root(what: str) -> bool:
