@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "pdal_hub.doctor",
     "pdal_hub.users",
     "pdal_hub.status",
+    "pdal_hub.prestart",
     "pdal_hub.libs_cli",
 ]
 

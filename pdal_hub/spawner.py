@@ -15,6 +15,7 @@ from traitlets.config import Configurable
 
 from .accounts import AccountPolicy, lookup_account
 from .environment import shared_library_env
+from .faststart import FastStartMixin
 from .homedir import UnsafeHomePath, ensure_private_dir
 from .resources import data_path
 
@@ -180,8 +181,17 @@ class AccountGuardMixin(AccountPolicy):
         return await maybe_future(super().run_pre_spawn_hook())
 
 
-class PdalSpawner(AccountGuardMixin, NotebooksDirMixin, SharedLibrariesMixin, LocalProcessSpawner):
-    """JupyterLab in a private ~/notebooks with the shared libraries, as a local process."""
+class PdalSpawner(
+    FastStartMixin,
+    AccountGuardMixin,
+    NotebooksDirMixin,
+    SharedLibrariesMixin,
+    LocalProcessSpawner,
+):
+    """JupyterLab in a private ~/notebooks with the shared libraries, as a local process.
+
+    Servers start a few at a time, in line (FastStartMixin).
+    """
 
     @default("default_url")
     def _default_url_default(self) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pdal_hub.config import config_drop_ins, ensure_state_dir
 from pdal_hub.hubapi import cli_api_token, cli_role
+from pdal_hub.prestart import prestart_role
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
@@ -56,3 +57,5 @@ ensure_state_dir(c)
 # scopes the command needs (pdal_hub.hubapi.CLI_SCOPES).
 c.JupyterHub.services.append({"name": "pdal-hub-cli", "api_token": cli_api_token(c)})
 c.JupyterHub.load_roles.append(cli_role())
+# ... and with `pdal-hub servers start` it starts a course's servers before a lecture.
+c.JupyterHub.load_roles.append(prestart_role())
