@@ -72,6 +72,7 @@ def cmd_install(args: argparse.Namespace) -> int:
                 print("Start the hub with: systemctl start jupyterhub")
             else:
                 print(start_or_restart_unit(changed=bool(actions)))
+            print(f"Log in at http://{os.uname().nodename}:8000/ as {args.admin}.")
             print("Check the installation with: pdal-hub doctor")
             return 0
     except InstallError as e:
