@@ -26,7 +26,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).parents[2] / "artifacts" / "screenshots"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -72,7 +71,19 @@ def browser_hub(browser_users):
         hub.stop_all_servers(hub.admin_token(password))
     finally:
         hub.cleanup()
+        log_copy = os.environ.get("PDAL_HUB_TEST_LOGS")
+        if log_copy:
+            Path(log_copy).mkdir(parents=True, exist_ok=True)
+            shutil.copy(hub.log_path, Path(log_copy) / "browser-hub.log")
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    """artifacts/screenshots/ in the checkout: CI keeps it, people look at it."""
+    path = Path(__file__).parents[2] / "artifacts" / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture

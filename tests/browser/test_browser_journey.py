@@ -8,7 +8,6 @@ import re
 import secrets
 from pathlib import Path
 
-from conftest import SCREENSHOTS
 from playwright.sync_api import expect
 
 
@@ -20,13 +19,12 @@ def log_in(page, url: str, username: str, password: str) -> None:
 
 
 def test_admin_adds_student_who_gets_lab_with_python_java_and_r(
-    browser, browser_hub, browser_users
+    browser, browser_hub, browser_users, screenshots
 ):
     hub, admin, admin_password = browser_hub
     student_password = secrets.token_urlsafe(12)
     student = browser_users.create("bstu", student_password)
     home = Path(pwd.getpwnam(student).pw_dir)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page()
 
     log_in(page, hub.url, admin, admin_password)
@@ -36,7 +34,7 @@ def test_admin_adds_student_who_gets_lab_with_python_java_and_r(
     page.locator("textarea").fill(student)
     page.get_by_role("button", name="Add Users").click()
     expect(page.get_by_test_id(f"user-name-div-{student}")).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "admin-panel.png"))
+    page.screenshot(path=str(screenshots / "admin-panel.png"))
     page.goto(f"{hub.url}/hub/logout")
 
     log_in(page, hub.url, student, student_password)
@@ -55,7 +53,7 @@ def test_admin_adds_student_who_gets_lab_with_python_java_and_r(
     assert page_config["serverRoot"] in ("~/notebooks", f"{home}/notebooks")
     page.wait_for_timeout(3000)  # the news question, if enabled, shows up shortly after load
     expect(page.get_by_text("official Jupyter news")).to_have_count(0)
-    page.screenshot(path=str(SCREENSHOTS / "student-launcher.png"))
+    page.screenshot(path=str(screenshots / "student-launcher.png"))
 
     # A notebook started from the launcher lands in ~/notebooks on disk.
     notebook_section.locator(".jp-LauncherCard", has_text="Python 3").click()
