@@ -15,13 +15,15 @@ for fail2ban.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jupyterhub.auth import PAMAuthenticator
+from jupyterhub.handlers.login import LoginHandler
 from tornado import web
 from traitlets import Float, Instance, Integer, Unicode, default
 
@@ -91,6 +93,14 @@ class LoginAttempt:
     reason: str = REFUSED_NAME
 
 
+@dataclass
+class AddressTurn:
+    """One password check at a time per client address; `waiting` counts the queue."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0
+
+
 _attempt: ContextVar[LoginAttempt | None] = ContextVar("pdal_hub_login_attempt", default=None)
 
 
@@ -108,6 +118,40 @@ def missing_account_message(username: str) -> str:
         "again, or set PdalAuthenticator.create_system_users = True to let the hub "
         "create accounts."
     )
+
+
+def undecodable_fields(body_arguments: dict[str, list[bytes]]) -> list[str]:
+    """Names of form fields whose values are not UTF-8 text."""
+    bad = []
+    for name, values in body_arguments.items():
+        try:
+            for value in values:
+                value.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(name)
+    return bad
+
+
+class PdalLoginHandler(LoginHandler):
+    """JupyterHub's login form, refusing a form that is not UTF-8 text with a clear 400.
+
+    JupyterHub's own handler answers such a form with a traceback in the log,
+    because rendering the error page reads the undecodable username again.
+    """
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        bad = undecodable_fields(self.request.body_arguments)
+        if bad:
+            for name in bad:
+                self.request.body_arguments.pop(name, None)
+                self.request.arguments.pop(name, None)
+            self.log.warning(
+                "Refused login form from %s: fields %s are not UTF-8 text",
+                self.request.remote_ip,
+                ", ".join(repr(log_safe(name)) for name in bad[:5]),
+            )
+            raise web.HTTPError(400, "The login form was garbled. Reload the page and try again.")
 
 
 class PdalAuthenticator(AccountPolicy, PAMAuthenticator):
@@ -197,6 +241,21 @@ class PdalAuthenticator(AccountPolicy, PAMAuthenticator):
         """,
     )
 
+    untrusted_pam_checks = Integer(
+        1,
+        config=True,
+        help="""
+        How many password checks may run at once for logins from an address the
+        account has not logged in from recently; each address gets one at a time.
+
+        The others wait their turn without holding a thread, so a flood of guesses
+        from unknown places can use at most this many PAM threads
+        (PAMAuthenticator.executor_threads, default 4) and CPU cores for password
+        hashing, leaving the rest to students logging in from where they did before.
+        Default 1 (about 20 checks a second); keep it below executor_threads.
+        """,
+    )
+
     max_username_length = Integer(
         32,
         config=True,
@@ -210,6 +269,8 @@ class PdalAuthenticator(AccountPolicy, PAMAuthenticator):
     )
 
     throttle = Instance(LoginThrottle, help="Failure bookkeeping, from the options above.")
+
+    _untrusted_slots: asyncio.Semaphore | None = None
 
     @default("throttle")
     def _throttle_default(self) -> LoginThrottle:
@@ -241,6 +302,7 @@ class PdalAuthenticator(AccountPolicy, PAMAuthenticator):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self._address_turns: dict[str, AddressTurn] = {}
         service_file = os.path.join(self.pam_service_dir, self.service)
         if not os.path.exists(service_file):
             self.log.error(
@@ -263,8 +325,9 @@ class PdalAuthenticator(AccountPolicy, PAMAuthenticator):
         username = data["username"][: self.max_username_length + 1]
         attempt = LoginAttempt()
         token = _attempt.set(attempt)
+        attempted_at = time.monotonic()
         try:
-            lock = self.throttle.refusal(username, address, time.monotonic())
+            lock = self.throttle.attempt(username, address, attempted_at)
             if lock is not None:
                 self._log_failure(address, username, f"{THROTTLED} ({lock.scope} paused)")
                 await self._wait_until(deadline)
@@ -272,17 +335,38 @@ class PdalAuthenticator(AccountPolicy, PAMAuthenticator):
             if problem is not None:
                 attempt.reason = problem
                 authenticated = None
-            else:
+            elif self.throttle.known_pair(username, address, attempted_at):
                 authenticated = await super().get_authenticated_user(handler, data)
+            else:
+                async with self._untrusted_turn(address):
+                    authenticated = await super().get_authenticated_user(handler, data)
         finally:
             _attempt.reset(token)
         if authenticated:
-            self.throttle.succeeded(username, address, time.monotonic())
+            self.throttle.succeeded(username, address, attempted_at, time.monotonic())
             return authenticated
-        self.throttle.failed(username, address, time.monotonic())
         self._log_failure(address, username, attempt.reason)
         await self._wait_until(deadline)
         return None
+
+    def get_handlers(self, app) -> list[tuple[str, type]]:
+        """The login form, with pdal-hub's handling of garbled forms."""
+        return [("/login", PdalLoginHandler)]
+
+    @contextlib.asynccontextmanager
+    async def _untrusted_turn(self, address: str):
+        """Wait, without a thread, for this address's turn at an untrusted PAM slot."""
+        if self._untrusted_slots is None:
+            self._untrusted_slots = asyncio.Semaphore(max(1, self.untrusted_pam_checks))
+        turn = self._address_turns.setdefault(address, AddressTurn())
+        turn.waiting += 1
+        try:
+            async with turn.lock, self._untrusted_slots:
+                yield
+        finally:
+            turn.waiting -= 1
+            if turn.waiting == 0:
+                del self._address_turns[address]
 
     def _log_failure(self, address: str, username: str, reason: str) -> None:
         # Address first: fail2ban's filter anchors on it, before any user-chosen text.

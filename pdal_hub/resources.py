@@ -9,6 +9,8 @@ DATA_FILES = {
     "config": "jupyterhub_config.py",
     "unit": "jupyterhub.service",
     "pam": "share/pam.d/pdal-hub",
+    "fail2ban-filter": "share/fail2ban/filter.d/pdal-hub.conf",
+    "fail2ban-jail": "share/fail2ban/jail.d/pdal-hub.conf",
     "lab-overrides": "share/lab/overrides.json",
     "r-profile": "share/r/Rprofile.site",
 }

@@ -1,8 +1,9 @@
 """Which login attempts to refuse without asking PAM, after earlier failures.
 
-Pure bookkeeping, no I/O: the authenticator records each failed and successful
-login with the account name and the client's address, and asks `refusal()`
-before it checks a password. Three limits apply, each over a sliding window:
+Pure bookkeeping, no I/O: before a password is checked the authenticator calls
+`attempt()` with the account name and the client's address, which refuses it or
+counts it as a failure; `succeeded()` takes a successful attempt back out.
+Three limits apply, each over a sliding window:
 
 - an (account, address) pair: a few failures lock that pair only, so guessing
   one student's password from one place stops quickly while the rest of a
@@ -93,6 +94,11 @@ class _Failures:
     def clear(self, key: object) -> None:
         self._times.pop(key, None)
 
+    def discard(self, key: object, when: float) -> None:
+        times = self._times.get(key)
+        if times is not None and when in times:
+            times.remove(when)
+
 
 class LoginThrottle:
     """Failure counts and recent successes, in memory (a hub restart forgets them)."""
@@ -104,7 +110,8 @@ class LoginThrottle:
         self._accounts = _Failures(limits.per_account, limits.window, limits.max_tracked)
         self._successes: OrderedDict[tuple[str, str], float] = OrderedDict()
 
-    def _known_pair(self, account: str, address: str, now: float) -> bool:
+    def known_pair(self, account: str, address: str, now: float) -> bool:
+        """Whether `account` logged in successfully from `address` recently."""
         when = self._successes.get((account, address))
         return when is not None and now - when < self.limits.remember_success
 
@@ -113,7 +120,7 @@ class LoginThrottle:
         wait = self._pairs.retry_after((account, address), now)
         if wait is not None:
             return Lock("pair", wait)
-        if self._known_pair(account, address, now):
+        if self.known_pair(account, address, now):
             return None
         wait = self._addresses.retry_after(address, now)
         if wait is not None:
@@ -123,15 +130,25 @@ class LoginThrottle:
             return Lock("account", wait)
         return None
 
-    def failed(self, account: str, address: str, now: float) -> None:
-        """Count a failed attempt that PAM (or the allowlist) refused."""
-        self._pairs.add((account, address), now)
-        self._addresses.add(address, now)
-        self._accounts.add(account, now)
+    def attempt(self, account: str, address: str, now: float) -> Lock | None:
+        """Refuse the attempt (a Lock), or count it as a failure until it succeeds.
 
-    def succeeded(self, account: str, address: str, now: float) -> None:
-        """Forget the pair's failures and remember it as known-good."""
+        Counting before the password is checked means parallel attempts cannot
+        slip past a limit while earlier ones are still being checked.
+        """
+        lock = self.refusal(account, address, now)
+        if lock is None:
+            self._pairs.add((account, address), now)
+            self._addresses.add(address, now)
+            self._accounts.add(account, now)
+        return lock
+
+    def succeeded(self, account: str, address: str, attempted_at: float, now: float) -> None:
+        """Uncount the attempt made at `attempted_at`, forget the pair's failures and
+        remember the pair as known-good."""
         self._pairs.clear((account, address))
+        self._addresses.discard(address, attempted_at)
+        self._accounts.discard(account, attempted_at)
         self._successes[(account, address)] = now
         self._successes.move_to_end((account, address))
         while len(self._successes) > self.limits.max_tracked:

@@ -64,6 +64,25 @@ def wait_for(predicate, timeout: float, interval: float = 0.25, what: str = "con
         time.sleep(interval)
 
 
+class _SourceAddressAdapter(requests.adapters.HTTPAdapter):
+    def __init__(self, source: str) -> None:
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def bound_session(source: str) -> requests.Session:
+    """A requests session whose connections come from loopback address `source`."""
+    session = requests.Session()
+    adapter = _SourceAddressAdapter(source)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class LinuxUsers:
     """Creates prefixed Linux accounts with passwords; removes them and their processes."""
 
@@ -192,9 +211,15 @@ c.SharedLibrariesMixin.libs_root = "{self.libs_root}"
 
     # -- as a browser would ------------------------------------------------------------
 
-    def login(self, username: str, password: str) -> tuple[requests.Session, requests.Response]:
-        """Log in through the login form; returns the session and the POST's response."""
-        session = requests.Session()
+    def login(
+        self, username: str, password: str, source: str | None = None
+    ) -> tuple[requests.Session, requests.Response]:
+        """Log in through the login form; returns the session and the POST's response.
+
+        `source` is a loopback address (127.0.0.2, ...) to connect from, so a test
+        can play clients at different addresses.
+        """
+        session = bound_session(source) if source else requests.Session()
         session.get(f"{self.url}/hub/login", timeout=10)
         response = session.post(
             f"{self.url}/hub/login",

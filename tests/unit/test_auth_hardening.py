@@ -72,10 +72,11 @@ async def timed_login(auth, username, password, address="10.0.0.1"):
     return result, time.monotonic() - start
 
 
-async def test_right_password_of_added_user_is_fast(authenticator):
+async def test_right_password_of_added_user_is_not_delayed(authenticator):
+    authenticator.failed_login_delay = 5.0
     result, seconds = await timed_login(authenticator, "alice", "right")
     assert result["name"] == "alice"
-    assert seconds < 0.25
+    assert seconds < 2.5
 
 
 @pytest.mark.parametrize(
@@ -107,11 +108,34 @@ async def test_every_failure_takes_the_same_time_and_logs_its_reason(
 async def test_failures_wait_without_holding_pam_threads(authenticator):
     start = time.monotonic()
     results = await asyncio.gather(
-        *(timed_login(authenticator, "nobody", "x", f"10.1.0.{i}") for i in range(40))
+        *(timed_login(authenticator, f"nobody{i}", "x", f"10.1.0.{i}") for i in range(40))
     )
     assert all(result is None for result, _ in results)
     # 40 failures with 4 PAM threads would take >= 10 x delay if the delay held a thread
     assert time.monotonic() - start < 1.5
+
+
+async def test_guesses_from_unknown_places_leave_pam_threads_for_known_students(authenticator):
+    await timed_login(authenticator, "alice", "right", "10.0.0.1")  # alice's usual place
+    slow_pam_calls = []
+
+    def slow_pam(username, password, service, encoding):
+        slow_pam_calls.append(username)
+        time.sleep(0.2)
+        fake_pam_authenticate(username, password, service, encoding)
+
+    with mock.patch.object(pamela, "authenticate", slow_pam):
+        flood = asyncio.gather(
+            *(timed_login(authenticator, f"guess{i}", "x", f"10.2.{i % 3}.1") for i in range(24))
+        )
+        await asyncio.sleep(0.05)
+        result, seconds = await timed_login(authenticator, "alice", "right", "10.0.0.1")
+        await flood
+    assert result["name"] == "alice"
+    # with all 4 PAM threads open to the flood, alice would wait 24 x 0.2 s / 4 = 1.2 s
+    assert seconds < 0.6
+    assert len(slow_pam_calls) == 25
+    assert not authenticator._address_turns
 
 
 async def test_pair_lock_refuses_with_a_clear_message_without_asking_pam(authenticator, caplog):

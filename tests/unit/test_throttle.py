@@ -23,9 +23,9 @@ def throttle_after(
 ) -> LoginThrottle:
     throttle = LoginThrottle(limits)
     for account, address in successes:
-        throttle.succeeded(account, address, 0.0)
+        throttle.succeeded(account, address, 0.0, 0.0)
     for i, (account, address) in enumerate(failures):
-        throttle.failed(account, address, 1.0 + i * 0.01)
+        throttle.attempt(account, address, 1.0 + i * 0.01)
     return throttle
 
 
@@ -59,8 +59,7 @@ def test_one_attacker_cannot_lock_an_account_from_one_address():
     throttle = LoginThrottle(LIMITS)
     now = 1.0
     for _ in range(1000):
-        if throttle.refusal("alice", "attacker", now) is None:
-            throttle.failed("alice", "attacker", now)
+        throttle.attempt("alice", "attacker", now)
         now += 0.01
     assert throttle.refusal("alice", "attacker", now).scope == "pair"
     assert throttle.refusal("alice", "elsewhere", now) is None
@@ -77,19 +76,19 @@ def test_lock_ends_one_window_after_the_failures():
 
 def test_success_forgets_the_pairs_failures():
     throttle = throttle_after([("alice", "nat")] * 2)
-    throttle.succeeded("alice", "nat", 2.0)
-    throttle.failed("alice", "nat", 3.0)
-    throttle.failed("alice", "nat", 3.0)
+    throttle.succeeded("alice", "nat", 2.0, 2.0)
+    throttle.attempt("alice", "nat", 3.0)
+    throttle.attempt("alice", "nat", 3.0)
     assert throttle.refusal("alice", "nat", 4.0) is None
 
 
 def test_remembered_success_expires():
     throttle = throttle_after([(f"u{i}", "nat") for i in range(6)], successes=[("carol", "nat")])
     assert throttle.refusal("carol", "nat", 2.0) is None
-    throttle.failed("x", "nat", 999.0)
-    throttle.failed("y", "nat", 999.0)
+    throttle.attempt("x", "nat", 999.0)
+    throttle.attempt("y", "nat", 999.0)
     for i in range(6):
-        throttle.failed(f"v{i}", "nat", 1000.5)
+        throttle.attempt(f"v{i}", "nat", 1000.5)
     assert throttle.refusal("carol", "nat", 1000.6).scope == "address"
 
 
@@ -111,8 +110,8 @@ def test_memory_is_bounded():
     limits = ThrottleLimits(**{**LIMITS.__dict__, "max_tracked": 50})
     throttle = LoginThrottle(limits)
     for i in range(10000):
-        throttle.failed(f"user{i}", f"10.0.{i // 256}.{i % 256}", 1.0)
-        throttle.succeeded(f"user{i}", "nat", 1.0)
+        throttle.attempt(f"user{i}", f"10.0.{i // 256}.{i % 256}", 1.0)
+        throttle.succeeded(f"user{i}", "nat", 1.0, 1.0)
     assert len(throttle._pairs._times) <= 50
     assert len(throttle._addresses._times) <= 50
     assert len(throttle._accounts._times) <= 50
@@ -126,3 +125,18 @@ def test_lock_message_says_how_long(seconds, shown):
     message = Lock("pair", seconds).message()
     assert shown in message
     assert "Too many failed logins" in message
+
+
+def test_parallel_attempts_cannot_slip_past_the_limit():
+    throttle = LoginThrottle(LIMITS)
+    # attempts still being checked already count: the fourth one is refused
+    assert [throttle.attempt("alice", "nat", 1.0) for _ in range(4)][-1].scope == "pair"
+
+
+def test_successes_are_not_counted_as_failures():
+    throttle = LoginThrottle(LIMITS)
+    for i in range(20):
+        assert throttle.attempt(f"student{i}", "nat", 1.0 + i) is None
+        throttle.succeeded(f"student{i}", "nat", 1.0 + i, 1.5 + i)
+    assert throttle.refusal("newcomer", "nat", 30.0) is None
+    assert not throttle._addresses._times
