@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import urllib.error
@@ -370,13 +371,13 @@ def staging_dir(parent: Path):
 def make_readable(tree: Path) -> None:
     """Everything under `tree` readable by all, directories enterable, writable by owner only."""
     for root, dirs, files in os.walk(tree):
-        for name in dirs:
-            os.chmod(os.path.join(root, name), 0o755, follow_symlinks=False)
-        for name in files:
+        for name in dirs + files:
             path = os.path.join(root, name)
-            if not os.path.islink(path):
-                mode = os.stat(path).st_mode
-                os.chmod(path, 0o755 if mode & 0o100 else 0o644)
+            st = os.lstat(path)
+            if stat.S_ISDIR(st.st_mode):
+                os.chmod(path, 0o755)
+            elif stat.S_ISREG(st.st_mode):
+                os.chmod(path, 0o755 if st.st_mode & 0o100 else 0o644)
 
 
 def replace_entries(staged: Path, destination: Path) -> list[str]:
@@ -426,6 +427,7 @@ def add_python_library(paths: InstallPaths, text: str, dry_run: bool = False) ->
                 "pip",
                 "install",
                 "--no-input",
+                "--prefer-binary",
                 "--disable-pip-version-check",
                 "--no-warn-script-location",
                 "--quiet",

@@ -102,8 +102,11 @@ def test_present_jar_is_not_fetched_again(monkeypatch, paths):
     assert asked == []
 
 
-def fake_pip(fail: bool = False):
-    """A stand-in for `pip install --target DIR`: writes a small package, or fails."""
+def fake_pip(fail: bool = False, outside: Path = Path("/nonexistent")):
+    """A stand-in for `pip install --target DIR`: writes a small package, or fails.
+
+    The package has a symlink to `outside`, which must keep its mode.
+    """
     calls = []
 
     def run(cmd, **kwargs):
@@ -118,6 +121,7 @@ def fake_pip(fail: bool = False):
         (info / "METADATA").write_text("Metadata-Version: 2.1\nName: paho-mqtt\nVersion: 2.2.0\n")
         (target / "bin").mkdir()
         (target / "bin" / "tool").write_text("#!/bin/sh\n")
+        (target / "paho" / "outside").symlink_to(outside)
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     run.calls = calls
@@ -128,14 +132,19 @@ def test_python_library_is_moved_into_place_after_pip_succeeds(monkeypatch, path
     old = paths.libs_root / "python" / "paho_mqtt-1.6.1.dist-info"
     old.mkdir(parents=True)
     (old / "METADATA").write_text("Metadata-Version: 2.1\nName: paho-mqtt\nVersion: 1.6.1\n")
-    monkeypatch.setattr(stack, "run", fake_pip())
+    outside = paths.libs_root.parent / "private"
+    outside.write_text("secret")
+    outside.chmod(0o600)
+    monkeypatch.setattr(stack, "run", fake_pip(outside=outside))
     actions = stack.add_python_library(paths, "paho-mqtt>=2")
     assert actions == [f"installed paho-mqtt 2.2.0 into {paths.libs_root / 'python'}"]
+    assert oct(outside.stat().st_mode & 0o777) == "0o600"
     assert files_under(paths.libs_root) == [
         "python",
         "python/paho",
         "python/paho/mqtt",
         "python/paho/mqtt/client.py",
+        "python/paho/outside",
         "python/paho_mqtt-2.2.0.dist-info",
         "python/paho_mqtt-2.2.0.dist-info/METADATA",
     ]
