@@ -426,7 +426,14 @@ def run_doctor(
     checks = []
     try:
         settings = load_settings(config_file, python=os.path.join(venv, "bin", "python"))
-        checks.append(Check("config", f"{config_file} loads"))
+        config_tree = tree_facts(str(config_file.parent), depth=2)
+        checks.append(
+            Check(
+                "config",
+                f"{config_file} loads and only root can change it",
+                writable_by_others_findings("the hub config", config_tree),
+            )
+        )
     except HubError as e:
         settings = None
         checks.append(
@@ -484,8 +491,6 @@ def run_doctor(
             + writable_by_others_findings("the shared-library folder", libs),
         )
     )
-    config_tree = tree_facts(str(config_file.parent), depth=2)
-    checks[-1].findings += writable_by_others_findings("the hub config", config_tree)
 
     state_dir = path_facts(settings.state_dir)
     # the proxy's pid file is no secret; everything else there is

@@ -93,13 +93,11 @@ class HubSettings:
     proxy_api_port: int
     proxy_command: list[str]
     cookie_secret_file: str
-    db_file: str
     pid_file: str
     pam_service: str
     libs_root: str
     min_uid: int = 1000
     reserved_users: list[str] = field(default_factory=lambda: ["root"])
-    admin_users: list[str] = field(default_factory=list)
 
     @property
     def state_dir(self) -> str:
@@ -111,13 +109,12 @@ class HubSettings:
 
 
 def _local_url(url: str) -> str:
-    """`url` with an all-interfaces or empty host replaced by 127.0.0.1."""
+    """Scheme and address of `url`, an all-interfaces or empty host replaced by 127.0.0.1."""
     parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if host in ("", "0.0.0.0", "::"):
+    netloc = parts.netloc
+    if (parts.hostname or "") in ("", "0.0.0.0", "::"):
         netloc = f"127.0.0.1:{parts.port}" if parts.port else "127.0.0.1"
-        parts = parts._replace(netloc=netloc)
-    return urllib.parse.urlunsplit(parts)
+    return f"{parts.scheme}://{netloc}"
 
 
 def _port(url: str, default: int) -> int:
@@ -134,34 +131,24 @@ def settings_from_config(config_file: str) -> dict:
     c = PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
     app = JupyterHub(config=c)
     authenticator = app.authenticator_class(config=c)
-    spawner_config = c.get(app.spawner_class.__name__, {})
-    libs_root = spawner_config.get("libs_root", c.SharedLibrariesMixin.get("libs_root"))
+    spawner = app.spawner_class(config=c)
     proxy = ConfigurableHTTPProxy(config=c, app=app)
     base_url = app.base_url.rstrip("/") + "/"
-    public_url = _local_url(app.bind_url).rstrip("/")
-    if app.hub_bind_url:
-        hub_root = _local_url(app.hub_bind_url).rstrip("/")
-    else:
-        hub_root = _local_url(f"http://{app.hub_ip}:{app.hub_port}")
-    db_url = app.db_url
+    hub_root = _local_url(app.hub_bind_url or f"http://{app.hub_ip}:{app.hub_port}")
     settings = HubSettings(
         config_file=str(path.resolve()),
-        public_url=public_url,
+        public_url=_local_url(app.bind_url) + base_url.rstrip("/"),
         hub_api_url=f"{hub_root}{base_url}hub/api",
         bind_port=_port(app.bind_url, 8000),
         hub_port=_port(app.hub_bind_url, app.hub_port) if app.hub_bind_url else app.hub_port,
         proxy_api_port=_port(proxy.api_url, 8001),
         proxy_command=list(proxy.command),
         cookie_secret_file=os.path.abspath(app.cookie_secret_file),
-        db_file=(
-            os.path.abspath(db_url[len("sqlite:///") :]) if db_url.startswith("sqlite:///") else ""
-        ),
         pid_file=os.path.abspath(proxy.pid_file),
         pam_service=getattr(authenticator, "service", "login"),
-        libs_root=libs_root or "/opt/jupyterhub-libs",
+        libs_root=getattr(spawner, "libs_root", "/opt/jupyterhub-libs"),
         min_uid=getattr(authenticator, "min_uid", 1000),
         reserved_users=sorted(getattr(authenticator, "reserved_users", {"root"})),
-        admin_users=sorted(authenticator.admin_users),
     )
     return asdict(settings)
 

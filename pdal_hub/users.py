@@ -80,9 +80,15 @@ def roster_columns(header: list[str]) -> tuple[dict[str, int], str | None]:
     return columns, None
 
 
+def roster_delimiter(header_line: str) -> str:
+    """The roster's field separator: ',' or, as spreadsheets export in some locales, ';' or tab."""
+    return max([",", ";", "\t"], key=header_line.count) if header_line else ","
+
+
 def parse_roster(text: str) -> tuple[list[RosterRow], list[RowResult], str | None]:
     """Rows of a CSV roster, rows that cannot be read, and an error for the whole file."""
-    lines = list(csv.reader(io.StringIO(text)))
+    delimiter = roster_delimiter(text.split("\n", 1)[0])
+    lines = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     if not lines:
         return [], [], "the roster is empty"
     columns, error = roster_columns(lines[0])
@@ -397,6 +403,11 @@ def cmd_add(args) -> int:
     row = RosterRow(0, args.username, args.full_name or "", password, args.group or "")
     result = UserManager(api, settings).apply(row, args.create_account)
     print_results([result], False)
+    if password and not result.password and result.status != "skipped":
+        print(
+            f"{row.username} already had a Linux account: its password is unchanged "
+            "(reset it with: pdal-hub users passwd)"
+        )
     if result.password and not password:
         print(f"Password of {row.username}: {result.password}   (shown only once)")
     return 1 if result.status in ("skipped", "failed") else 0

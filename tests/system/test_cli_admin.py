@@ -253,19 +253,23 @@ def test_doctor_names_missing_and_broken_kernels(scratch):
     assert "python3" not in problems
 
 
-def test_doctor_names_libs_root_writable_by_students(scratch):
+def test_doctor_names_libs_root_and_config_writable_by_students(scratch):
     java = scratch.libs_root / "java"
+    drop_in = scratch.drop_in("60-site.py", "# a site setting\n")
     os.chmod(java, 0o777)
     os.chown(scratch.libs_root / "r", 65534, 65534)
+    os.chmod(drop_in, 0o666)
     try:
         result = scratch.doctor()
     finally:
         os.chmod(java, 0o755)
         os.chown(scratch.libs_root / "r", 0, 0)
+        drop_in.unlink()
     assert result.returncode == 1
     problems = "\n".join(findings(result))
     assert f"{java} can be changed by others" in problems
     assert f"{scratch.libs_root / 'r'} can be changed by others (owned by uid 65534" in problems
+    assert f"the hub config {drop_in} can be changed by others" in problems
     assert f"chmod -R go-w {java}" in result.stdout
 
 

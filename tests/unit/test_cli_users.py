@@ -61,6 +61,19 @@ def test_parse_roster_reads_rows_and_reports_malformed_ones():
     assert "5 fields, the header has 4" in malformed.reason
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "username;full name\nann;Ann Smith, PhD\n",
+        "username\tfull name\nann\tAnn Smith, PhD\n",
+        'username,full name\nann,"Ann Smith, PhD"\n',
+    ],
+)
+def test_parse_roster_accepts_spreadsheet_separators(text):
+    rows, bad, error = parse_roster(text)
+    assert (rows, bad, error) == ([RosterRow(2, "ann", "Ann Smith, PhD")], [], None)
+
+
 @pytest.mark.parametrize("text, error", [("", "empty"), ("name\nAda\n", "no username column")])
 def test_parse_roster_whole_file_errors(text, error):
     assert error in parse_roster(text)[2]
@@ -158,7 +171,6 @@ SETTINGS = HubSettings(
     proxy_api_port=8001,
     proxy_command=["configurable-http-proxy"],
     cookie_secret_file="/s/cookie",
-    db_file="/s/db",
     pid_file="/s/pid",
     pam_service="pdal-hub",
     libs_root="/opt/jupyterhub-libs",

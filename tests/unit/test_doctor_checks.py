@@ -38,7 +38,6 @@ def settings(**overrides) -> HubSettings:
         proxy_api_port=8001,
         proxy_command=["configurable-http-proxy"],
         cookie_secret_file="/var/lib/pdal-hub/jupyterhub_cookie_secret",
-        db_file="/var/lib/pdal-hub/jupyterhub.sqlite",
         pid_file="/var/lib/pdal-hub/jupyterhub-proxy.pid",
         pam_service="pdal-hub",
         libs_root="/opt/jupyterhub-libs",
