@@ -97,14 +97,18 @@ def cmd_files(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pdal-hub", description="Set up and run the lab's JupyterHub (pdal-hub)."
+        prog="pdal-hub",
+        description="Set up and run the lab's JupyterHub (pdal-hub). Run as root. "
+        "Each command explains itself: pdal-hub COMMAND --help.",
+        epilog="First time: pdal-hub install. Something wrong: pdal-hub doctor. "
+        "A new class: pdal-hub users import roster.csv --create-accounts.",
     )
     parser.add_argument("--version", action="version", version=f"pdal-hub {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     install = sub.add_parser(
         "install",
-        help="set up this machine: libs root, proxy, config, PAM service, unit, admin",
+        help="set up or repair this machine (safe to run again; --dry-run shows changes)",
         description="Do the lab manual's setup: shared-library root, kernels and "
         "shared libraries, configurable-http-proxy, hub config and drop-in directory, "
         "root-only hub state (cookie secret, database, CLI token), PAM service, systemd "
