@@ -7,6 +7,7 @@ would change); running it again on an installed machine changes nothing.
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 import shutil
 import stat
@@ -260,21 +261,31 @@ def set_password(username: str, password: str) -> None:
         raise InstallError(f"chpasswd failed for {username}: {result.stderr.strip()}")
 
 
+def admin_refusal(
+    admin: str, account: pwd.struct_passwd | None, create: bool, min_uid: int = 1000
+) -> str | None:
+    """Why `admin` cannot be the hub's first admin, or None."""
+    refusal = account_refusal(admin, account, min_uid, frozenset({"root"}))
+    if refusal:
+        return f"Cannot make {admin!r} the hub's admin: {refusal}"
+    if account is None and not create:
+        return (
+            f"There is no Linux account {admin!r}. Create it (adduser {admin}) or "
+            "run install with --create-admin to have one made with a generated password."
+        )
+    return None
+
+
 def install_admin(
-    paths: InstallPaths, admin: str, create: bool, dry_run: bool, min_uid: int = 1000
+    paths: InstallPaths, admin: str, create: bool, dry_run: bool
 ) -> tuple[list[str], str | None]:
     """Make `admin` the hub's admin, creating the account if asked; returns (actions, password)."""
     account = lookup_account(admin)
-    refusal = account_refusal(admin, account, min_uid, frozenset({"root"}))
+    refusal = admin_refusal(admin, account, create)
     if refusal:
-        raise InstallError(f"Cannot make {admin!r} the hub's admin: {refusal}")
+        raise InstallError(refusal)
     actions, password = [], None
     if account is None:
-        if not create:
-            raise InstallError(
-                f"There is no Linux account {admin!r}. Create it (adduser {admin}) or "
-                "run install with --create-admin to have one made with a generated password."
-            )
         actions.append(f"created Linux account {admin}")
         if not dry_run:
             result = run(["useradd", "--create-home", "--shell", "/bin/bash", admin])
@@ -304,6 +315,9 @@ def install_all(
     """
     from .stack import install_stack  # stack builds on this module's helpers
 
+    refusal = admin_refusal(admin, lookup_account(admin), create_admin)
+    if refusal:
+        raise InstallError(refusal + " Nothing was changed.")
     steps: list[tuple[str, Callable[[], list[str]]]] = [
         ("shared-library root", lambda: install_libs_root(paths, dry_run)),
         (

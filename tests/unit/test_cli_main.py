@@ -8,12 +8,19 @@ import stat
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from pdal_hub.cli import main
 from pdal_hub.hubapi import CLI_TOKEN_NAME, HubAPI, HubError, settings_from_config
-from pdal_hub.install import InstallPaths, create_secret_file, existing_backups, install_state
+from pdal_hub.install import (
+    InstallPaths,
+    admin_refusal,
+    create_secret_file,
+    existing_backups,
+    install_state,
+)
 from pdal_hub.resources import read_data
 
 
@@ -174,3 +181,40 @@ def test_existing_backups_are_listed(tmp_path):
     drop_in_backup.write_text("y")
     Path(tmp_path / "etc" / "other.bak-1").write_text("z")
     assert existing_backups(paths) == [backup, drop_in_backup]
+
+
+@pytest.mark.parametrize(
+    "admin, account, create, reason",
+    [
+        ("pdal", SimpleNamespace(pw_uid=1000), False, None),
+        ("pdal", None, True, None),
+        ("pdal", None, False, "--create-admin"),
+        ("root", SimpleNamespace(pw_uid=0), True, "reserved account"),
+        ("www-data", SimpleNamespace(pw_uid=33), False, "system account"),
+    ],
+)
+def test_admin_refusal(admin, account, create, reason):
+    refusal = admin_refusal(admin, account, create)
+    if reason is None:
+        assert refusal is None
+    else:
+        assert reason in refusal
+
+
+def test_install_refuses_a_bad_admin_before_changing_anything(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    paths = [
+        "--config-dir",
+        str(tmp_path / "etc"),
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--libs-root",
+        str(tmp_path / "libs"),
+        "--unit-dir",
+        str(tmp_path / "unit"),
+        "--pam-dir",
+        str(tmp_path / "pam"),
+    ]
+    assert main(["install", "--admin", "root", *paths]) == 1
+    assert "Nothing was changed" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
