@@ -12,9 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from pdal_hub import install
 from pdal_hub.cli import main
 from pdal_hub.hubapi import CLI_TOKEN_NAME, HubAPI, HubError, settings_from_config
 from pdal_hub.install import (
+    InstallError,
     InstallPaths,
     admin_refusal,
     create_secret_file,
@@ -218,3 +220,30 @@ def test_install_refuses_a_bad_admin_before_changing_anything(tmp_path, capsys, 
     assert main(["install", "--admin", "root", *paths]) == 1
     assert "Nothing was changed" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "active, changed, fails, calls, message",
+    [
+        (True, False, False, [], "jupyterhub.service is running"),
+        (True, True, False, ["restart"], "restarted jupyterhub.service"),
+        (False, False, False, ["start"], "started jupyterhub.service"),
+        (False, True, True, ["start"], "journalctl -u jupyterhub"),
+    ],
+)
+def test_start_or_restart_unit(active, changed, fails, calls, message, monkeypatch):
+    seen = []
+
+    def fake_run(cmd, **kwargs):
+        if cmd[1] == "is-active":
+            return SimpleNamespace(returncode=0 if active else 3, stderr="")
+        seen.append(cmd[1])
+        return SimpleNamespace(returncode=1 if fails else 0, stderr="unit failed")
+
+    monkeypatch.setattr(install, "run", fake_run)
+    if fails:
+        with pytest.raises(InstallError, match=message):
+            install.start_or_restart_unit(changed)
+    else:
+        assert install.start_or_restart_unit(changed) == message
+    assert seen == calls
