@@ -45,3 +45,20 @@ def ensure_state_dir(c: Config) -> None:
                 f"mode {oct(stat.S_IMODE(st.st_mode))}. Fix it with: "
                 f"chown root:root {directory} && chmod 0700 {directory}"
             )
+    for path in state_paths(c):
+        if path.endswith(".sqlite"):
+            make_private_file(path)
+
+
+def make_private_file(path: str) -> None:
+    """Create `path` empty, or make it, 0600 (never following a link).
+
+    SQLite keeps the mode of an existing database file and gives its journal
+    the same mode, so the database with every user's tokens is private from
+    its first byte instead of the process umask's 0644.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
