@@ -53,6 +53,7 @@ def test_admin_adds_student_who_gets_lab_with_python_java_and_r(
     assert page_config["serverRoot"] in ("~/notebooks", f"{home}/notebooks")
     page.wait_for_timeout(3000)  # the news question, if enabled, shows up shortly after load
     expect(page.get_by_text("official Jupyter news")).to_have_count(0)
+    expect(page.locator('[data-id="extensionmanager.main-view"]')).to_have_count(0)
     page.screenshot(path=str(screenshots / "student-launcher.png"))
 
     # A notebook started from the launcher lands in ~/notebooks on disk.
