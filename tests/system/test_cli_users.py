@@ -17,7 +17,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from hubharness import PREFIX, VENV_BIN, wait_for
+from hubharness import PREFIX, VENV_BIN, pids_of_uid, wait_for
 
 from pdal_hub.hubapi import CLI_SCOPES, CLI_TOKEN_NAME
 
@@ -218,13 +218,14 @@ def test_passwd_resets_a_password_generated_or_from_stdin(hub, student):
     assert root.returncode == 2 and "reserved account" in root.stderr
 
 
-def test_status_shows_running_servers_with_memory_and_list_shows_them(hub, student, admin_token):
+def test_status_shows_running_servers_and_remove_stops_them(hub, student, admin_token):
     name, password = student
     session, response = hub.login(name, password)
     assert response.status_code == 302
     r = hub.api("POST", f"/users/{name}/server", admin_token)
     assert r.status_code in (201, 202), r.text
     hub.wait_server_ready(name, admin_token)
+    uid = pwd.getpwnam(name).pw_uid
     try:
         result = cli(hub, "status", "--json")
         assert result.returncode == 0, result.stdout + result.stderr
@@ -241,13 +242,16 @@ def test_status_shows_running_servers_with_memory_and_list_shows_them(hub, stude
         listing = json.loads(cli(hub, "users", "list", "--json").stdout)
         (row,) = [u for u in listing if u["name"] == name]
         assert row["server"] == "running" and row["linux_account"]
+
+        removed = cli(hub, "users", "remove", name)
+        assert removed.returncode == 0, removed.stdout + removed.stderr
+        assert "removed from the hub and stopped their server" in removed.stdout
+        wait_for(lambda: not pids_of_uid(uid), 30, what="the server's processes to end")
+        assert hub.api("GET", f"/users/{name}", admin_token).status_code == 404
+        assert hub.login(name, password)[1].status_code == 403
     finally:
-        hub.api("DELETE", f"/users/{name}/server", admin_token)
-        wait_for(
-            lambda: not hub.api("GET", f"/users/{name}", admin_token).json().get("servers"),
-            30,
-            what="the server to stop",
-        )
+        if hub.api("GET", f"/users/{name}", admin_token).status_code == 200:
+            hub.api("DELETE", f"/users/{name}", admin_token)
 
 
 def test_users_commands_need_a_reachable_hub(tmp_path):
