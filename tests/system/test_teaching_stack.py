@@ -249,7 +249,7 @@ def test_r_kernel_loads_shared_package_and_installs_into_own_library(
     assert Path(own_from).stat().st_uid == home.stat().st_uid
 
 
-def test_libs_add_refuses_unknown_artifact_and_bad_checksum_leaving_nothing(tmp_path):
+def test_libs_add_refuses_bad_input_clearly_and_leaves_nothing(tmp_path):
     libs_root = Path(f"/opt/{PREFIX}-libs-add")
     repo = tmp_path / "repo"
     jar_dir = repo / "org/example/broken/1.0"
@@ -279,6 +279,12 @@ def test_libs_add_refuses_unknown_artifact_and_bad_checksum_leaving_nothing(tmp_
         )
         assert no_such.returncode == 1
         assert "No matching distribution" in no_such.stderr
+        present = subprocess.run(add + ["r", "jsonlite"], capture_output=True, text=True)
+        assert present.returncode == 0, present.stderr  # r-cran-irkernel brings r-cran-jsonlite
+        assert "already installed" in present.stdout
+        unknown_r = subprocess.run(add + ["r", f"{PREFIX}nosuch"], capture_output=True, text=True)
+        assert unknown_r.returncode == 1
+        assert f"no package r-cran-{PREFIX}nosuch" in unknown_r.stderr
         leftovers = [p for p in libs_root.rglob("*") if p.is_file()] if libs_root.exists() else []
         assert leftovers == []
 
