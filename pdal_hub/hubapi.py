@@ -14,6 +14,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -51,17 +52,22 @@ def cli_api_token(config: Any) -> str:
     """The CLI service's API token, created root-only (0600) on first use.
 
     Called from jupyterhub_config.py with the hub's config object, after
-    `ensure_state_dir` made the state directory private.
+    `ensure_state_dir` made the state directory private. The file appears
+    complete or not at all (written aside, then linked), so a hub and a
+    `pdal-hub` command loading the config at once agree on one token.
     """
     path = os.path.join(state_dir_of(config.JupyterHub.cookie_secret_file), CLI_TOKEN_NAME)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        return read_token(Path(path))
-    with os.fdopen(fd, "w") as f:
-        token = secrets.token_hex(32)
-        f.write(token + "\n")
-    return token
+    if not os.path.lexists(path):
+        fd, staged = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".token-")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+            os.link(staged, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(staged)
+    return read_token(Path(path))
 
 
 def read_token(path: Path) -> str:

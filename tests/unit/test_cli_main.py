@@ -14,7 +14,7 @@ import pytest
 
 from pdal_hub import install
 from pdal_hub.cli import main
-from pdal_hub.hubapi import CLI_TOKEN_NAME, HubAPI, HubError, settings_from_config
+from pdal_hub.hubapi import CLI_TOKEN_NAME, HubAPI, HubError, cli_api_token, settings_from_config
 from pdal_hub.install import (
     InstallError,
     InstallPaths,
@@ -247,3 +247,15 @@ def test_start_or_restart_unit(active, changed, fails, calls, message, monkeypat
     else:
         assert install.start_or_restart_unit(changed) == message
     assert seen == calls
+
+
+def test_cli_api_token_is_made_once_root_only(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    config = SimpleNamespace(
+        JupyterHub=SimpleNamespace(cookie_secret_file=str(state / "jupyterhub_cookie_secret"))
+    )
+    token = cli_api_token(config)
+    assert cli_api_token(config) == token and len(token) == 64
+    assert [p.name for p in state.iterdir()] == [CLI_TOKEN_NAME]
+    assert stat.S_IMODE((state / CLI_TOKEN_NAME).stat().st_mode) == 0o600
