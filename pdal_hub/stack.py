@@ -253,6 +253,7 @@ class Prerequisites:
     java_version: int | None
     r_found: bool
     ir_kernelspec: Path | None
+    java_has_jshell: bool = True
 
 
 def missing_for_kernels(kernels: Iterable[str], found: Prerequisites) -> list[str]:
@@ -268,6 +269,11 @@ def missing_for_kernels(kernels: Iterable[str], found: Prerequisites) -> list[st
             missing.append(
                 f"Java kernel: JJava needs Java {MINIMUM_JAVA} or newer, found Java "
                 f"{found.java_version}. Install a newer one: apt-get install default-jdk-headless"
+            )
+        elif not found.java_has_jshell:
+            missing.append(
+                "Java kernel: found a Java runtime without the JDK's jdk.jshell module, "
+                "which JJava runs on. Install the JDK: apt-get install default-jdk-headless"
             )
     if "r" in kernels:
         if not found.r_found:
@@ -316,12 +322,13 @@ def fetch_url(url: str, timeout: float) -> bytes:
 
 def find_prerequisites() -> Prerequisites:
     """Look for a JDK, R and IRkernel's system-wide kernelspec."""
-    java_version = None
+    java_version, has_jshell = None, False
     if which("java"):
         result = run(["java", "-version"])
         java_version = java_major_version(result.stderr + result.stdout)
+        has_jshell = "jdk.jshell" in run(["java", "--list-modules"]).stdout
     ir = next((d / "ir" for d in SYSTEM_KERNEL_DIRS if (d / "ir" / "kernel.json").is_file()), None)
-    return Prerequisites(java_version, bool(which("R")), ir)
+    return Prerequisites(java_version, bool(which("R")), ir, has_jshell)
 
 
 def kernel_dir(paths: InstallPaths) -> Path:

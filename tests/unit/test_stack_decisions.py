@@ -207,6 +207,8 @@ IR = Path("/usr/share/jupyter/kernels/ir")
         (["python"], Prerequisites(None, False, None), []),
         (["python", "java"], Prerequisites(None, True, IR), ["no JDK found"]),
         (["java"], Prerequisites(8, True, IR), ["needs Java 11 or newer, found Java 8"]),
+        (["java"], Prerequisites(17, True, IR, False), ["without the JDK's jdk.jshell"]),
+        (["python", "r"], Prerequisites(17, True, IR, False), []),
         (["r"], Prerequisites(17, False, None), ["R is not installed"]),
         (["r"], Prerequisites(17, True, None), ["apt-get install r-cran-irkernel"]),
         (
