@@ -9,7 +9,6 @@ only when it is complete and verified, so a failure leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -350,15 +349,16 @@ def install_kernels(paths: InstallPaths, kernels: Iterable[str], dry_run: bool) 
         if not spec.is_file() or python not in spec.read_text():
             actions.append(f"registered the Python kernel of {paths.venv}")
             if not dry_run:
-                pip_or_fail([python, "-m", "ipykernel", "install", "--sys-prefix"], "ipykernel")
+                run_or_fail([python, "-m", "ipykernel", "install", "--sys-prefix"], "ipykernel")
     if "java" in kernels and not (kernel_dir(paths) / "java" / "kernel.json").is_file():
         actions.append(f"installed the Java kernel (jjava) into {paths.venv}")
         if not dry_run:
-            pip_or_fail([python, "-m", "pip", "install", "-q", "jjava"], "jjava")
+            run_or_fail([python, "-m", "pip", "install", "-q", "jjava"], "jjava")
     return actions
 
 
-def pip_or_fail(cmd: list[str], what: str) -> None:
+def run_or_fail(cmd: list[str], what: str) -> None:
+    """Run `cmd`; StackError with its error output if it fails."""
     result = run(cmd)
     if result.returncode:
         raise StackError(f"installing {what} failed:\n{result.stderr.strip()[-2000:]}")
@@ -598,9 +598,7 @@ def lab_settings_file(paths: InstallPaths) -> Path:
 
 def install_lab_settings(paths: InstallPaths, dry_run: bool) -> list[str]:
     """JupyterLab's classroom defaults (no news prompt, no update check, ...)."""
-    text = read_data("lab-overrides")
-    json.loads(text)
-    return write_file(lab_settings_file(paths), text, 0o644, dry_run)
+    return write_file(lab_settings_file(paths), read_data("lab-overrides"), 0o644, dry_run)
 
 
 def install_stack(
