@@ -47,6 +47,27 @@ c.JupyterHub.load_roles = [
     }
 ]
 
+# Instructors and teaching assistants: members of the hub group "instructors" see
+# the user list and can open, start and stop students' servers to help them, but
+# cannot add or delete users, change groups or make tokens for others (not admins).
+# Add one with: pdal-hub users add NAME, then the admin panel's Groups page.
+c.JupyterHub.load_groups = {"instructors": {"users": []}}
+c.JupyterHub.load_roles.append(
+    {
+        "name": "instructor",
+        "description": "Help students: list users, open, start and stop their servers",
+        "scopes": [
+            "admin-ui",
+            "list:users",
+            "read:users",
+            "read:servers",
+            "access:servers",
+            "servers",
+        ],
+        "groups": ["instructors"],
+    }
+)
+
 for drop_in in config_drop_ins(Path(__file__).parent / "jupyterhub_config.d"):
     load_subconfig(str(drop_in))  # noqa: F821 (provided by traitlets)
 
