@@ -8,7 +8,8 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${PDAL_HUB_TEST_VENV:-/opt/pdal-hub-test-venv}"
 
 apt_packages=(python3-venv python3-dev nodejs npm mosquitto mosquitto-clients
-    r-base-core r-cran-irkernel default-jdk-headless chromium fonts-dejavu-core systemd passwd)
+    r-base-core r-cran-irkernel default-jdk-headless chromium fonts-dejavu-core systemd passwd
+    nginx fail2ban openssl)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
