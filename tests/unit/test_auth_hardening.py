@@ -20,8 +20,10 @@ from pdal_hub.auth import (
     UNKNOWN_ACCOUNT,
     WRONG_PASSWORD,
     PdalAuthenticator,
+    PdalLoginHandler,
     form_problem,
     linux_account_locked,
+    undecodable_fields,
 )
 
 PASSWORDS = {"alice": "right", "bob": "right", "eve": "right", "lock": "right"}
@@ -210,3 +212,20 @@ async def test_no_handler_means_no_throttle(authenticator):
         None, {"username": "alice", "password": "right"}
     )
     assert result["name"] == "alice"
+
+
+@pytest.mark.parametrize(
+    "body, bad",
+    [
+        ({"username": [b"alice"], "password": [b"pw"]}, []),
+        ({"username": ["\u00e9l\u00e8ve".encode()], "password": [b"pw"]}, []),
+        ({"username": [b"\xff\xfe"], "password": [b"pw"]}, ["username"]),
+        ({"username": [b"a"], "password": [b"ok", b"\xc3"]}, ["password"]),
+    ],
+)
+def test_undecodable_fields(body, bad):
+    assert undecodable_fields(body) == bad
+
+
+def test_login_handler_is_pdal_hubs(authenticator):
+    assert authenticator.get_handlers(None) == [("/login", PdalLoginHandler)]
