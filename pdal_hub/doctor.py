@@ -18,9 +18,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .accounts import lookup_account
 from .hubapi import HubError, HubSettings, load_settings, run
 
-#: An account without privileges that stands in for a student.
+#: Default account without privileges that stands in for a student (--probe-user).
 STUDENT_STANDIN = "nobody"
 #: PATH of the hub under the shipped systemd unit; the venv's bin/ comes first.
 UNIT_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -335,12 +336,10 @@ print(json.dumps(out))
 """
 
 
-def probe_as_student(venv: str) -> tuple[bool, str, dict]:
+def probe_as_student(venv: str, user: str = STUDENT_STANDIN) -> tuple[bool, str, dict]:
     """Run the venv's python as an unprivileged account; returns (ran, error, findings data)."""
     python = os.path.join(venv, "bin", "python")
-    result = run(
-        ["runuser", "-u", STUDENT_STANDIN, "--", python, "-c", PROBE, python, UNIT_PATH], cwd="/"
-    )
+    result = run(["runuser", "-u", user, "--", python, "-c", PROBE, python, UNIT_PATH], cwd="/")
     if result.returncode:
         return (
             False,
@@ -419,8 +418,21 @@ def check_proxy(settings: HubSettings, venv: str) -> Check:
     return Check("proxy", command[0], proxy_findings(command, resolved, runs, error))
 
 
+def config_fix(config_file: Path) -> str:
+    if not config_file.exists():
+        return "run `pdal-hub install`, or name the hub's config with --config"
+    return (
+        "fix the file named in the error (usually a drop-in in "
+        f"{config_file.parent}/jupyterhub_config.d/), then run doctor again"
+    )
+
+
 def run_doctor(
-    config_file: Path, venv: str, pam_dir: str, expected_kernels: Iterable[str]
+    config_file: Path,
+    venv: str,
+    pam_dir: str,
+    expected_kernels: Iterable[str],
+    probe_user: str = STUDENT_STANDIN,
 ) -> list[Check]:
     """Every check, in the order an admin would fix things."""
     checks = []
@@ -440,25 +452,31 @@ def run_doctor(
             Check(
                 "config",
                 str(config_file),
-                [
-                    Finding(
-                        str(e),
-                        "fix the file named in the error (usually a drop-in in "
-                        f"{config_file.parent}/jupyterhub_config.d/), then run doctor again",
-                    )
-                ],
+                [Finding(str(e), config_fix(config_file))],
             )
         )
 
-    python_runs, error, probe = probe_as_student(venv)
-    blocked = [] if python_runs else blocking_directories(ancestors(f"{venv}/bin/python"))
-    checks.append(
-        Check(
+    if lookup_account(probe_user) is None:
+        python_runs, probe = False, {}
+        venv_check = Check(
             "venv",
-            f"{venv} can be executed by students (as {STUDENT_STANDIN})",
+            str(venv),
+            [
+                Finding(
+                    f"there is no account {probe_user!r} to check what students can execute",
+                    "name an account without privileges: pdal-hub doctor --probe-user NAME",
+                )
+            ],
+        )
+    else:
+        python_runs, error, probe = probe_as_student(venv, probe_user)
+        blocked = [] if python_runs else blocking_directories(ancestors(f"{venv}/bin/python"))
+        venv_check = Check(
+            "venv",
+            f"{venv} can be executed by students (as {probe_user})",
             venv_findings(venv, python_runs, error, probe.get("singleuser", False), blocked),
         )
-    )
+    checks.append(venv_check)
     venv_tree = [
         path_facts(p) for p in (venv, f"{venv}/bin", os.path.realpath(f"{venv}/bin/python"))
     ]
@@ -470,7 +488,7 @@ def run_doctor(
             probe.get("kernels", {}), expected_kernels, probe.get("kernels_error", "")
         )
     else:
-        kernels.skipped = "students cannot run the venv"
+        kernels.skipped = "the venv check failed"
     checks.append(kernels)
 
     if settings is None:
@@ -547,7 +565,8 @@ def render(checks: list[Check]) -> str:
     lines = []
     for check in checks:
         if check.skipped and check.ok:
-            lines.append(f"skip  {check.name:<10} {check.checked} ({check.skipped})".rstrip())
+            what = " ".join(filter(None, [check.checked, f"({check.skipped})"]))
+            lines.append(f"skip  {check.name:<10} {what}")
         elif check.ok:
             lines.append(f"ok    {check.name:<10} {check.checked}")
         for finding in check.findings:
@@ -567,7 +586,7 @@ def cmd_doctor(args) -> int:
         print("pdal-hub doctor must run as root (try: sudo pdal-hub doctor).", file=sys.stderr)
         return 2
     kernels = [k for k in args.kernels.split(",") if k]
-    checks = run_doctor(Path(args.config), args.venv, args.pam_dir, kernels)
+    checks = run_doctor(Path(args.config), args.venv, args.pam_dir, kernels, args.probe_user)
     if args.json:
         print(
             json.dumps(
@@ -603,6 +622,12 @@ def register(subparsers) -> None:
         "--kernels",
         default=",".join(DEFAULT_KERNELS),
         help="kernels students must have, comma-separated (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--probe-user",
+        default=STUDENT_STANDIN,
+        help="an account without privileges that stands in for a student when checking "
+        "what students can execute (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=cmd_doctor)
