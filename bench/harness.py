@@ -92,8 +92,11 @@ def add_students(setup: Setup, names: list[str]) -> None:
 
 
 @contextmanager
-def lab(students: int):
-    """Create the users, start both hubs, add the students; undo it all on exit."""
+def lab(students: int, logs_dir: Path | None = None):
+    """Create the users, start both hubs, add the students; undo it all on exit.
+
+    The hubs' logs are copied to `logs_dir` (if given) before their folders are removed.
+    """
     users = LinuxUsers()
     workdir = Path(tempfile.mkdtemp(prefix="pdal-hub-bench-"))
     hubs: list[RealHub] = []
@@ -117,6 +120,9 @@ def lab(students: int):
         for hub in hubs:
             stop_servers_quietly(hub, result.setups if "result" in locals() else [])
             hub.cleanup()
+            if logs_dir is not None and hub.log_path.exists():
+                logs_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copy(hub.log_path, logs_dir / f"{hub.workdir.name}-hub.log")
         users.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -166,10 +166,14 @@ def plots(results: dict, out: Path) -> list[Path]:
     panels = [k for k in ("single", "storm", "flood", "memory", "api") if results.get(k)]
     if not panels:
         return []
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
-    for ax, key in zip(axes[0], panels):
+    columns = min(3, len(panels))
+    rows = (len(panels) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(5.4 * columns, 4.4 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, panels):
         globals()[f"_plot_{key}"](ax, results)
         ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
     fig.suptitle("Lab manual's stock JupyterHub (grey) vs pdal-hub (blue), same machine, same run")
     fig.tight_layout()
     path = out / "bench.png"
@@ -278,16 +282,21 @@ def _plot_storm_curve(storm: dict, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for name in ("stock", "pdal-hub"):
         times = storm["curves"].get(name, [])
+        failed = storm.get(name, {}).get("failures", 0)
         ax.step(
-            times,
-            range(1, len(times) + 1),
+            [0.0] + times,
+            range(len(times) + 1),
             where="post",
             color=COLORS[name],
-            label=name,
+            label=(
+                f"{name}: {failed} of {storm['students'] * storm.get('reps', 1)} sign-ins failed"
+                if failed
+                else name
+            ),
             linewidth=2,
         )
     ax.set_xlabel("seconds since everyone pressed Sign in")
-    ax.set_ylabel("students with a loaded /lab")
+    ax.set_ylabel("students with a loaded /lab (last storm)")
     ax.set_title(f"{storm['students']} students at once: who is working when")
     ax.grid(alpha=0.3)
     ax.legend()

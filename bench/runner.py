@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from . import report, scenarios
-from .harness import lab
+from .harness import PREFIX, lab
 
 SCENARIOS = ("single", "storm", "flood", "memory", "api")
 
@@ -103,7 +103,7 @@ def run_storms(the_lab, key: str, size: int, args, chosen: set[str], results: di
 
 def run_scenarios(args: argparse.Namespace, chosen: set[str], log) -> dict:
     results: dict = {}
-    with lab(max(args.students, args.big_storm, 2)) as the_lab:
+    with lab(max(args.students, args.big_storm, 2), Path(args.out) / "logs") as the_lab:
         if "single" in chosen:
             log("single student")
             results["single"] = scenarios.single_student(the_lab, args.reps)
@@ -153,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": report.machine(),
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "command": "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "user_prefix": PREFIX,
     }
+    log(f"Linux users of this run are named {PREFIX}*; they are removed at the end")
     results.update(run_scenarios(args, chosen, log))
     results["duration_s"] = round(time.time() - started)
     for path in report.write(results, Path(args.out)):

@@ -184,7 +184,8 @@ def memory(setup: Setup, students: list[str], settle: float = 5) -> dict:
     proxy = proxy_process(setup.hub)
     server_rss = [_user_rss_mb(u) for u in students]
     curve = []
-    running = list(students)
+    # students whose server failed to start in the storm have no processes: not active
+    running = [u for u, rss in zip(students, server_rss) if rss > 0]
     while True:
         total = _rss_mb(hub_proc) + _rss_mb(proxy) + sum(_user_rss_mb(u) for u in running)
         curve.append((len(running), total))

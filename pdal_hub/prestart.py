@@ -14,6 +14,7 @@ import re
 import shlex
 import sys
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,28 +64,40 @@ def check_group_name(group: str) -> str:
     return group
 
 
-def start_group(api: HubAPI, group: str) -> StartReport:
-    """Ask the hub to start the server of each member of `group` that has none."""
+def start_group(api: HubAPI, group: str, parallel: int = 10) -> StartReport:
+    """Ask the hub to start the server of each member of `group` that has none.
+
+    Up to `parallel` requests are in flight at once: the hub answers a start request
+    only when the server is up (or after 10 s), and it queues the starts itself.
+    """
     model = api.group(group)
     if model is None:
         raise HubError(
             f"The hub has no group {group!r}. Create it and add the course's students with "
             "`pdal-hub users import` (group column) or the admin panel."
         )
-    report = StartReport()
-    for name in sorted(model.get("users", [])):
-        quoted = urllib.parse.quote(name)
+
+    def start_one(name: str) -> tuple[str, str, str]:
         try:
             state = server_state(api.user(name))
-            if state == "running":
-                report.already_running.append(name)
-            elif state == "missing":
-                report.failed[name] = "not a hub user"
-            else:
-                api.request("POST", f"/users/{quoted}/server", {})
-                report.started.append(name)
+            if state == "missing":
+                return name, "failed", "not a hub user"
+            if state == "stopped":
+                api.request("POST", f"/users/{urllib.parse.quote(name)}/server", {})
+                return name, "started", ""
+            return name, "running", ""
         except HubError as e:
-            report.failed[name] = str(e)
+            return name, "failed", str(e)
+
+    report = StartReport()
+    with ThreadPoolExecutor(max(1, parallel)) as pool:
+        for name, outcome, reason in pool.map(start_one, sorted(model.get("users", []))):
+            if outcome == "started":
+                report.started.append(name)
+            elif outcome == "running":
+                report.already_running.append(name)
+            else:
+                report.failed[name] = reason
     return report
 
 
@@ -124,7 +137,7 @@ WantedBy=timers.target
 def cmd_start(args) -> int:
     try:
         api = HubAPI.from_settings(load_settings(Path(args.config)))
-        report = start_group(api, args.group)
+        report = start_group(api, args.group, args.parallel)
     except HubError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
@@ -194,6 +207,12 @@ def register(subparsers) -> None:
         parser.add_argument(
             "--config", default=DEFAULT_CONFIG, help="the hub's config file (default: %(default)s)"
         )
+    start.add_argument(
+        "--parallel",
+        type=int,
+        default=10,
+        help="start requests in flight at once (default %(default)s; the hub queues starts)",
+    )
     schedule.add_argument(
         "--on-calendar",
         required=True,
