@@ -65,9 +65,9 @@ def browser_hub(browser_users):
     admin = browser_users.create("badm", password)
     workdir = Path(tempfile.mkdtemp(prefix="pdal-hub-browser-"))
     hub = RealHub(workdir, admin=admin)
-    hub.start()
-    yield hub, admin, password
     try:
+        hub.start(timeout=120)
+        yield hub, admin, password
         hub.stop_all_servers(hub.admin_token(password))
     finally:
         hub.cleanup()

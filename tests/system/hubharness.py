@@ -193,7 +193,13 @@ c.SharedLibrariesMixin.libs_root = "{self.libs_root}"
             except requests.ConnectionError:
                 return False
 
-        wait_for(up, timeout, what="the hub to answer")
+        try:
+            wait_for(up, timeout, what="the hub to answer")
+        except TimeoutError:
+            self.stop()  # a hub that answers too late must not outlive the test run
+            raise TimeoutError(
+                f"the hub did not answer within {timeout}s:\n{self.log()[-4000:]}"
+            ) from None
 
     def stop(self, timeout: float = 30) -> None:
         if self.proc is None or self.proc.poll() is not None:
