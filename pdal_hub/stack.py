@@ -364,10 +364,19 @@ def run_or_fail(cmd: list[str], what: str) -> None:
         raise StackError(f"installing {what} failed:\n{result.stderr.strip()[-2000:]}")
 
 
+def library_dir(path: Path) -> None:
+    """Create `path` and missing parents readable by all (0755), whatever the umask."""
+    if path.exists():
+        return
+    library_dir(path.parent)
+    path.mkdir()
+    path.chmod(0o755)
+
+
 @contextmanager
 def staging_dir(parent: Path):
     """A private scratch directory inside `parent` (same filesystem), always removed."""
-    parent.mkdir(parents=True, exist_ok=True)
+    library_dir(parent)
     path = Path(tempfile.mkdtemp(prefix=".pdal-hub-staging-", dir=parent))
     try:
         yield path
@@ -389,7 +398,7 @@ def make_readable(tree: Path) -> None:
 
 def replace_entries(staged: Path, destination: Path) -> list[str]:
     """Move every entry of `staged` into `destination`, replacing same-named ones."""
-    destination.mkdir(parents=True, exist_ok=True)
+    library_dir(destination)
     moved = []
     for entry in sorted(staged.iterdir()):
         target = destination / entry.name
@@ -533,7 +542,7 @@ def add_maven_library(
         part = staging / artifact.jar_name
         part.write_bytes(data)
         part.chmod(0o644)
-        java_dir.mkdir(parents=True, exist_ok=True)
+        library_dir(java_dir)
         os.replace(part, destination)
     return [f"installed {artifact} as {destination} ({algorithm} verified)"]
 
@@ -587,7 +596,7 @@ def add_r_source_package(paths: InstallPaths, tarball: Path, dry_run: bool = Fal
             )
         shutil.rmtree(library / f"00LOCK-{name}", ignore_errors=True)
         make_readable(library)
-        r_dir.mkdir(parents=True, exist_ok=True)
+        library_dir(r_dir)
         replace_entries(library, r_dir)
     return [f"installed R package {name} into {r_dir}"]
 

@@ -54,6 +54,18 @@ def test_verified_jar_is_placed_readable(monkeypatch, paths):
     assert files_under(paths.libs_root) == ["java", "java/gson-2.10.1.jar"]
 
 
+def test_library_folders_are_readable_by_all_whatever_the_umask(monkeypatch, paths):
+    serve(monkeypatch, {GSON_URL: JAR, GSON_URL + ".sha1": hashlib.sha1(JAR).hexdigest().encode()})
+    old_umask = os.umask(0o077)
+    try:
+        stack.add_maven_library(paths, GSON)
+    finally:
+        os.umask(old_umask)
+    for path in (paths.libs_root, paths.libs_root / "java"):
+        assert oct(path.stat().st_mode & 0o777) == "0o755", path
+    assert oct((paths.libs_root / "java" / "gson-2.10.1.jar").stat().st_mode & 0o777) == "0o644"
+
+
 def test_sha1_is_used_when_the_repository_has_no_sha256(monkeypatch, paths):
     asked = serve(
         monkeypatch, {GSON_URL: JAR, GSON_URL + ".sha1": hashlib.sha1(JAR).hexdigest().encode()}
