@@ -40,9 +40,10 @@ def _stack(args: argparse.Namespace) -> TeachingStack:
 
 
 def _report(actions: list[str], dry_run: bool) -> None:
-    prefix = "would: " if dry_run else ""
-    for line in actions or ["nothing to change: already installed"]:
-        print(f"{prefix}{line}")
+    if not actions:
+        print("nothing to change: already installed")
+    for line in actions:
+        print(f"would: {line}" if dry_run else line)
 
 
 def _as_root(func):
@@ -136,11 +137,16 @@ def register(subparsers) -> None:
     add = libs_sub.add_parser(
         "add",
         help="add a shared library for every student",
-        description="python NAME: a package from the package index into <libs root>/python. "
-        "maven GROUP:ARTIFACT:VERSION: a jar, checked against the repository's checksum, "
-        "into <libs root>/java. r NAME: the distribution's r-cran-NAME for all users; "
-        "r NAME_VERSION.tar.gz: an R source package into <libs root>/r. "
-        "A failed add leaves nothing behind.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+python NAME                   a package from the package index into <libs root>/python
+                              (a name, optionally with a version: 'paho-mqtt>=2')
+maven GROUP:ARTIFACT:VERSION  a jar from the Maven repository into <libs root>/java,
+                              placed only if it matches the repository's checksum
+r NAME                        the distribution's r-cran-NAME, for all users (apt-get)
+r NAME_VERSION.tar.gz         an R source package into <libs root>/r
+
+A failed add says why and leaves nothing behind.""",
     )
     add.add_argument("kind", choices=["python", "maven", "r"])
     add.add_argument("names", nargs="+", metavar="NAME")
