@@ -140,16 +140,10 @@ def test_dead_server_is_shown_stopped_and_starts_again(hub, student, admin_token
     uid = Path(os.path.expanduser(f"~{name}")).stat().st_uid
     for pid in pids_of_uid(uid):
         os.kill(pid, signal.SIGKILL)
-    # The next request through the proxy makes the hub check the server at once
-    # (otherwise it notices within Spawner.poll_interval).
-    requests.get(
-        f"{hub.url}/user/{name}/api/status",
-        headers={"Authorization": f"token {admin_token}"},
-        timeout=30,
-    )
+    # the hub notices within Spawner.poll_interval (10 s in the shipped config)
     wait_for(
         lambda: not hub.api("GET", f"/users/{name}", admin_token).json()["servers"],
-        60,
+        30,
         what=f"the hub to see {name}'s server stopped",
     )
     start_server(hub, name, admin_token)

@@ -124,14 +124,14 @@ def test_legitimate_logins_stay_fast_during_a_wrong_password_flood(login_hub, st
     for thread in flooders:
         thread.join(30)
     flood_answers = [a for client in answers for a in client]
-    assert len(flood_answers) >= FLOOD_CLIENTS * FLOOD_CONNECTIONS * 4
-    assert set(flood_answers) <= {403, 429}, flood_answers
-    assert len(seconds) >= 10
     p95 = statistics.quantiles(seconds, n=20)[-1]
     print(
         f"legit logins under flood: n={len(seconds)} median={statistics.median(seconds):.3f}s "
         f"p95={p95:.3f}s max={max(seconds):.3f}s; flood requests={len(flood_answers)}"
     )
+    assert all(len(client) >= 2 for client in answers), "a flooding connection stalled"
+    assert set(flood_answers) <= {403, 429}, flood_answers
+    assert len(seconds) >= 10
     assert p95 < 0.5, seconds
 
 
