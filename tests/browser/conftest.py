@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -68,7 +69,8 @@ def browser_hub(browser_users):
     try:
         hub.start(timeout=120)
         yield hub, admin, password
-        hub.stop_all_servers(hub.admin_token(password))
+        with contextlib.suppress(TimeoutError):  # a slow stop is no failure: users' cleanup
+            hub.stop_all_servers(hub.admin_token(password))  # ends their processes anyway
     finally:
         hub.cleanup()
         log_copy = os.environ.get("PDAL_HUB_TEST_LOGS")
