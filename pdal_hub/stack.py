@@ -9,6 +9,7 @@ only when it is complete and verified, so a failure leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -424,8 +425,37 @@ def installed_python_distributions(python_dir: Path) -> dict[str, str]:
     }
 
 
+def venv_distributions(venv: Path) -> dict[str, str]:
+    """Canonical name -> version of the packages in the hub's venv (what servers run on)."""
+    found: dict[str, str] = {}
+    for site in sorted(venv.glob("lib/python3*/site-packages")):
+        found.update(installed_python_distributions(site))
+    return found
+
+
+def parse_pip_report(report: dict) -> dict[str, str]:
+    """Canonical name -> version of what `pip install --dry-run --report` would install."""
+    return {
+        canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
+        for item in report.get("install", [])
+    }
+
+
+def shadowing_conflicts(plan: dict[str, str], venv: dict[str, str]) -> list[str]:
+    """Packages of `plan` that would hide a different version of the hub venv's own copy.
+
+    The shared Python library comes first on every server's PYTHONPATH, so such a
+    package would replace the venv's copy for JupyterLab itself, not only for notebooks.
+    """
+    return [
+        f"{name} {version} (the hub's venv has {venv[name]})"
+        for name, version in sorted(plan.items())
+        if name in venv and venv[name] != version
+    ]
+
+
 def add_python_library(paths: InstallPaths, text: str, dry_run: bool = False) -> list[str]:
-    """pip-install a package (and its dependencies) into <libs root>/python."""
+    """pip-install a package and the dependencies the hub's venv lacks into <libs root>/python."""
     requirement = python_requirement(text)
     python_dir = paths.libs_root / "python"
     installed = installed_python_distributions(python_dir)
@@ -434,23 +464,31 @@ def add_python_library(paths: InstallPaths, text: str, dry_run: bool = False) ->
         return []
     if dry_run:
         return [f"pip-install {requirement} into {python_dir}"]
+    pip = [str(paths.venv / "bin" / "python"), "-m", "pip", "install", "--no-input"]
+    pip += ["--prefer-binary", "--disable-pip-version-check", "--quiet"]
     with staging_dir(paths.libs_root) as staging:
+        report_file = staging / "pip-report.json"
+        result = run(pip + ["--dry-run", "--report", str(report_file), str(requirement)])
+        if result.returncode:
+            raise StackError(
+                f"pip could not install {requirement}; nothing was changed in {python_dir}.\n"
+                + pip_error_summary(result.stderr)
+            )
+        plan = parse_pip_report(json.loads(report_file.read_text()))
+        if not plan:
+            return [f"{requirement} is already in the hub's venv: every notebook has it"]
+        conflicts = shadowing_conflicts(plan, venv_distributions(paths.venv))
+        if conflicts:
+            raise StackError(
+                f"{requirement} would replace packages JupyterLab itself runs on: "
+                f"{', '.join(conflicts)}. The shared library comes first on every server's "
+                "path, so this would change the hub's own packages. Ask for versions that "
+                "work with the hub's venv, or upgrade the hub's venv. Nothing was changed."
+            )
         target = staging / "python"
+        pinned = [f"{name}=={version}" for name, version in sorted(plan.items())]
         result = run(
-            [
-                str(paths.venv / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "--no-input",
-                "--prefer-binary",
-                "--disable-pip-version-check",
-                "--no-warn-script-location",
-                "--quiet",
-                "--target",
-                str(target),
-                str(requirement),
-            ]
+            pip + ["--no-deps", "--no-warn-script-location", "--target", str(target)] + pinned
         )
         if result.returncode:
             raise StackError(

@@ -19,9 +19,11 @@ from pdal_hub.stack import (
     debian_r_package,
     java_major_version,
     missing_for_kernels,
+    parse_pip_report,
     parse_published_checksum,
     python_requirement,
     r_package_name,
+    shadowing_conflicts,
 )
 
 CENTRAL = "https://repo1.maven.org/maven2"
@@ -144,6 +146,39 @@ def test_bad_python_requirement_is_refused(text, message):
     with pytest.raises(StackError) as e:
         python_requirement(text)
     assert message in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "plan, venv, conflicts",
+    [
+        ({"paho-mqtt": "2.2.0"}, {"tornado": "6.5"}, []),
+        ({"requests": "2.32.3"}, {"requests": "2.32.3"}, []),
+        (
+            {"pandas": "2.2", "tornado": "6.3"},
+            {"tornado": "6.5"},
+            ["tornado 6.3 (the hub's venv has 6.5)"],
+        ),
+        (
+            {"a": "1", "b": "2"},
+            {"a": "0", "b": "1"},
+            ["a 1 (the hub's venv has 0)", "b 2 (the hub's venv has 1)"],
+        ),
+    ],
+)
+def test_shared_python_packages_must_not_hide_the_venvs_own(plan, venv, conflicts):
+    assert shadowing_conflicts(plan, venv) == conflicts
+
+
+def test_pip_report_lists_what_would_be_installed():
+    report = {
+        "version": "1",
+        "install": [
+            {"metadata": {"name": "Paho_MQTT", "version": "2.2.0"}, "requested": True},
+            {"metadata": {"name": "six", "version": "1.17.0"}, "requested": False},
+        ],
+    }
+    assert parse_pip_report(report) == {"paho-mqtt": "2.2.0", "six": "1.17.0"}
+    assert parse_pip_report({"version": "1", "install": []}) == {}
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -125,6 +126,11 @@ def fake_pip(fail: bool = False, outside: Path = Path("/nonexistent")):
         calls.append(cmd)
         if fail:
             return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution")
+        if "--report" in cmd:
+            report = {"install": [{"metadata": {"name": "paho-mqtt", "version": "2.2.0"}}]}
+            Path(cmd[cmd.index("--report") + 1]).write_text(json.dumps(report))
+            return subprocess.CompletedProcess(cmd, 0, "", "")
+        assert "--no-deps" in cmd and cmd[-1] == "paho-mqtt==2.2.0"
         target = Path(cmd[cmd.index("--target") + 1])
         (target / "paho" / "mqtt").mkdir(parents=True)
         (target / "paho" / "mqtt" / "client.py").write_text("VERSION = 2\n")
@@ -269,3 +275,35 @@ def test_cli_help(command, capsys):
         main(command + ["--help"])
     assert e.value.code == 0
     assert "usage: pdal-hub" in capsys.readouterr().out
+
+
+def pip_reporting(plan: list[tuple[str, str]]):
+    """A pip whose dry run reports `plan`; a real install must not happen."""
+
+    def run(cmd, **kwargs):
+        assert "--report" in cmd, f"installed although it should not: {cmd}"
+        report = {"install": [{"metadata": {"name": n, "version": v}} for n, v in plan]}
+        Path(cmd[cmd.index("--report") + 1]).write_text(json.dumps(report))
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    return run
+
+
+def test_package_the_venv_already_has_is_not_copied(monkeypatch, paths):
+    monkeypatch.setattr(stack, "run", pip_reporting([]))
+    assert stack.add_python_library(paths, "requests") == [
+        "requests is already in the hub's venv: every notebook has it"
+    ]
+    assert [f for f in files_under(paths.libs_root) if not f.startswith(".")] == []
+
+
+def test_package_that_would_hide_the_venvs_own_is_refused(monkeypatch, paths):
+    site = paths.venv / "lib" / "python3.11" / "site-packages" / "tornado-6.5.dist-info"
+    site.mkdir(parents=True)
+    (site / "METADATA").write_text("Metadata-Version: 2.1\nName: tornado\nVersion: 6.5\n")
+    monkeypatch.setattr(stack, "run", pip_reporting([("oldweb", "1.0"), ("tornado", "5.1")]))
+    with pytest.raises(stack.StackError) as e:
+        stack.add_python_library(paths, "oldweb")
+    assert "tornado 5.1 (the hub's venv has 6.5)" in str(e.value)
+    assert "Nothing was changed" in str(e.value)
+    assert files_under(paths.libs_root) == []
