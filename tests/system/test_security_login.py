@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import statistics
 import tempfile
 import threading
@@ -285,3 +286,19 @@ def test_fail2ban_filter_matches_every_failed_login_line(login_hub):
 
 def fail2ban_filter() -> Path:
     return data_path("fail2ban-filter")
+
+
+def test_huge_request_body_is_refused_without_reading_it(login_hub):
+    before = len(login_hub.log())
+    port = int(login_hub.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(
+            b"POST /hub/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 500000000\r\n\r\nusername=x&password="
+        )
+        status_line = conn.makefile("rb").readline()
+    assert status_line.split()[1] == b"400", status_line
+    added = login_hub.log()[before:]
+    assert "Traceback" not in added
+    assert len(added) < 2000
