@@ -75,7 +75,8 @@ class SharedLibrariesMixin(Configurable):
         default, shipped with pdal-hub, reads the distribution's Rprofile.site and
         then creates the student's own R library (R_LIBS_USER) and puts it first, so
         install.packages() works for students while the shared R library stays
-        read-only. Set to "" to leave R_PROFILE alone.
+        read-only. Set to "" to leave R_PROFILE alone; an R_PROFILE set in
+        `Spawner.environment` wins.
         """,
     )
 
@@ -93,7 +94,7 @@ class SharedLibrariesMixin(Configurable):
             shared_library_env(env, self.libs_root, self.library_paths, self.library_path_defaults)
         )
         if self.r_site_profile:
-            env["R_PROFILE"] = self.r_site_profile
+            env.setdefault("R_PROFILE", self.r_site_profile)
         return env
 
 

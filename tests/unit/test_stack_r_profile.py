@@ -12,8 +12,12 @@ from pdal_hub.spawner import SharedLibrariesMixin
 
 
 class BaseSpawner:
+    def __init__(self, environment: dict | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.environment = environment or {}
+
     def get_env(self) -> dict:
-        return {"PATH": "/usr/bin:/bin"}
+        return {"PATH": "/usr/bin:/bin", **self.environment}
 
 
 class LibrariesOnly(SharedLibrariesMixin, BaseSpawner):
@@ -26,6 +30,7 @@ class LibrariesOnly(SharedLibrariesMixin, BaseSpawner):
         ({}, str(data_path("r-profile"))),
         ({"r_site_profile": "/etc/lab/Rprofile"}, "/etc/lab/Rprofile"),
         ({"r_site_profile": ""}, None),
+        ({"environment": {"R_PROFILE": "/srv/course.R"}}, "/srv/course.R"),
     ],
 )
 def test_r_profile_in_server_environment(config, r_profile):
