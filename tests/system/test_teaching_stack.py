@@ -104,7 +104,11 @@ def broker(tmp_path_factory):
 
 
 class BrokerWitness:
-    """mosquitto_sub in the test process: proof that a message really crossed the broker."""
+    """mosquitto_sub in the test process: proof that a message really crossed the broker.
+
+    The kernels publish with the retain flag, so the witness gets the message even
+    if it subscribes after it was sent.
+    """
 
     def __init__(self, port: int, topic: str) -> None:
         self.proc = subprocess.Popen(
@@ -172,7 +176,7 @@ def test_python_kernel_publishes_and_receives_through_mosquitto(
         client.loop_start()
         client.subscribe("{topic}", qos=1)
         subscribed.get(timeout=20)
-        client.publish("{topic}", "temperature=21.5", qos=1).wait_for_publish(20)
+        client.publish("{topic}", "temperature=21.5", qos=1, retain=True).wait_for_publish(20)
         print("received", received.get(timeout=20))
         print("paho from", paho.__file__)
         client.loop_stop()
@@ -203,7 +207,9 @@ def test_java_kernel_uses_shared_paho_and_gson_without_classpath(
         JsonObject reading = new JsonObject();
         reading.addProperty("sensor", "t1");
         reading.addProperty("value", 21.5);
-        client.publish("{topic}", new MqttMessage(new Gson().toJson(reading).getBytes()));
+        MqttMessage message = new MqttMessage(new Gson().toJson(reading).getBytes());
+        message.setRetained(true);
+        client.publish("{topic}", message);
         String payload = received.poll(20, TimeUnit.SECONDS);
         JsonObject parsed = JsonParser.parseString(payload).getAsJsonObject();
         System.out.println("received " + parsed.get("sensor").getAsString() + " "
