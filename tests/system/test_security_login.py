@@ -302,3 +302,16 @@ def test_huge_request_body_is_refused_without_reading_it(login_hub):
     added = login_hub.log()[before:]
     assert "Traceback" not in added
     assert len(added) < 2000
+
+
+def test_fail2ban_jail_loads_with_the_filter(tmp_path):
+    if not shutil.which("fail2ban-client") or not Path("/etc/fail2ban").is_dir():
+        pytest.skip("fail2ban is not installed (tests/run.sh installs it)")
+    config = tmp_path / "fail2ban"
+    shutil.copytree("/etc/fail2ban", config)
+    shutil.copy(fail2ban_filter(), config / "filter.d" / "pdal-hub.conf")
+    shutil.copy(data_path("fail2ban-jail"), config / "jail.d" / "pdal-hub.conf")
+    dump = run(["fail2ban-client", "-c", str(config), "-d"], timeout=60).stdout
+    assert "['add', 'pdal-hub', 'systemd']" in dump
+    assert "Failed login from <ADDR> for" in dump
+    assert "'addjournalmatch', '_SYSTEMD_UNIT=jupyterhub.service'" in dump
