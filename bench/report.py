@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from pathlib import Path
@@ -40,6 +41,8 @@ def machine() -> dict:
 def fmt(value, digits: int = 2) -> str:
     if value is None:
         return "–"
+    if isinstance(value, float) and math.isinf(value):
+        return "never"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)

@@ -150,6 +150,7 @@ def pool_storms(summaries: list[dict], times: list[list[float]]) -> dict:
     pooled = sorted(t for run in times for t in run)
     return {
         "time_to_lab": summarize(pooled),
+        "times": pooled,
         "failures": sum(s["failures"] for s in summaries),
         "errors": sorted({e for s in summaries for e in s["errors"]})[:5],
         "wall_s": max(s["wall_s"] for s in summaries),

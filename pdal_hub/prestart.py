@@ -134,6 +134,12 @@ WantedBy=timers.target
     return service, timer
 
 
+def pdal_hub_executable() -> str:
+    """The `pdal-hub` command of this venv (the hub's), for a unit's ExecStart."""
+    path = Path(sys.prefix) / "bin" / "pdal-hub"
+    return str(path) if path.exists() else "pdal-hub"
+
+
 def cmd_start(args) -> int:
     try:
         api = HubAPI.from_settings(load_settings(Path(args.config)))
@@ -155,7 +161,7 @@ def cmd_start(args) -> int:
 
 def cmd_schedule(args) -> int:
     command = [
-        sys.argv[0] if os.path.isabs(sys.argv[0]) else "pdal-hub",
+        pdal_hub_executable(),
         "servers",
         "start",
         "--group",

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from pdal_hub.cli import main
 from pdal_hub.hubapi import CLI_TOKEN_NAME, HubAPI, read_token
+from pdal_hub.install import InstallPaths, render_unit
 from pdal_hub.prestart import start_group
 
 
@@ -46,3 +52,24 @@ def test_start_group_starts_every_member_in_line(hub, admin_token, course):
     assert sorted(again.already_running) == sorted(names) and not again.started
     model = hub.api("GET", f"/users/{names[0]}", admin_token).json()
     assert model["servers"][""]["ready"]
+
+
+def test_scheduled_units_verify_with_the_hubs_unit(tmp_path):
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
+    (tmp_path / "jupyterhub.service").write_text(render_unit(InstallPaths(venv=Path(sys.prefix))))
+    args = ["servers", "schedule", "--group", "ds101", "--on-calendar", "Mon,Wed 08:05"]
+    assert main(args + ["--unit-dir", str(tmp_path)]) == 0
+    result = subprocess.run(
+        [
+            "systemd-analyze",
+            "verify",
+            str(tmp_path / "pdal-hub-prestart-ds101.timer"),
+            str(tmp_path / "pdal-hub-prestart-ds101.service"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+    service = (tmp_path / "pdal-hub-prestart-ds101.service").read_text()
+    assert f"ExecStart={sys.prefix}/bin/pdal-hub servers start --group ds101 " in service
