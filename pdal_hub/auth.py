@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from jupyterhub.auth import PAMAuthenticator
 from jupyterhub.handlers.login import LoginHandler
 from tornado import web
+from tornado.netutil import is_valid_ip
 from traitlets import Float, Instance, Integer, Unicode, default
 
 from .accounts import LINUX_USERNAME_PATTERN, AccountPolicy
@@ -46,6 +47,22 @@ def log_safe(username: str, limit: int = 32) -> str:
     if len(username) <= limit:
         return username
     return f"{username[:limit // 2]}...({len(username)} chars)"
+
+
+def client_address(forwarded_for: str | None, peer: str, trusted: set[str] | frozenset[str]) -> str:
+    """The address a login attempt comes from, as far as the hub can trust it.
+
+    The rightmost `X-Forwarded-For` entry that is not a `trusted` proxy: the
+    proxy in front of the hub (configurable-http-proxy, nginx) appends the peer
+    it saw, so anything a client wrote there itself stays to the left. Unlike
+    tornado's own `remote_ip`, `X-Real-Ip` is ignored: the proxy passes a
+    client's `X-Real-Ip` through unchanged, so a client could name any address.
+    """
+    for candidate in reversed((forwarded_for or "").split(",")):
+        candidate = candidate.strip()
+        if candidate and candidate not in trusted:
+            return candidate if is_valid_ip(candidate) else peer
+    return peer
 
 
 def linux_account_locked(shadow_text: str, username: str) -> bool:
@@ -148,7 +165,7 @@ class PdalLoginHandler(LoginHandler):
                 self.request.arguments.pop(name, None)
             self.log.warning(
                 "Refused login form from %s: fields %s are not UTF-8 text",
-                self.request.remote_ip,
+                self.authenticator.client_address(self.request),
                 ", ".join(repr(log_safe(name)) for name in bad[:5]),
             )
             raise web.HTTPError(400, "The login form was garbled. Reload the page and try again.")
@@ -317,7 +334,7 @@ class PdalAuthenticator(AccountPolicy, PAMAuthenticator):
         if handler is None:
             return await super().get_authenticated_user(handler, data)
         deadline = time.monotonic() + self.failed_login_delay
-        address = handler.request.remote_ip or "unknown"
+        address = self.client_address(handler.request)
         problem = form_problem(data, self.max_username_length, self.max_password_length)
         if problem == "missing":
             self.log.warning("Failed login from %s: the form has no username or password", address)
@@ -348,6 +365,13 @@ class PdalAuthenticator(AccountPolicy, PAMAuthenticator):
         self._log_failure(address, username, attempt.reason)
         await self._wait_until(deadline)
         return None
+
+    def client_address(self, request) -> str:
+        """The client's address, from the proxy's X-Forwarded-For (see `client_address`)."""
+        context = getattr(request.connection, "context", None)
+        peer = getattr(context, "_orig_remote_ip", None) or request.remote_ip or "unknown"
+        trusted = frozenset(getattr(self.parent, "trusted_downstream_ips", None) or ())
+        return client_address(request.headers.get("X-Forwarded-For"), peer, trusted)
 
     def get_handlers(self, app) -> list[tuple[str, type]]:
         """The login form, with pdal-hub's handling of garbled forms."""

@@ -315,3 +315,17 @@ def test_fail2ban_jail_loads_with_the_filter(tmp_path):
     assert "['add', 'pdal-hub', 'systemd']" in dump
     assert "Failed login from <ADDR> for" in dump
     assert "'addjournalmatch', '_SYSTEMD_UNIT=jupyterhub.service'" in dump
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Real-Ip": "203.0.113.50"}, {"X-Forwarded-For": "203.0.113.51"}],
+)
+def test_client_cannot_choose_the_address_the_hub_logs(login_hub, headers):
+    session = bound_session("127.0.0.90")
+    session.headers.update(headers)
+    r = post_login(login_hub, session, {"username": f"{PREFIX}spoof", "password": "x"})
+    assert r.status_code == 403
+    log = login_hub.log()
+    assert f"Failed login from 127.0.0.90 for '{PREFIX}spoof'" in log
+    assert "Failed login from 203.0.113.5" not in log

@@ -21,6 +21,7 @@ from pdal_hub.auth import (
     WRONG_PASSWORD,
     PdalAuthenticator,
     PdalLoginHandler,
+    client_address,
     form_problem,
     linux_account_locked,
     undecodable_fields,
@@ -43,7 +44,9 @@ def passwd(name: str) -> pwd.struct_passwd | None:
 
 
 def handler(address: str = "10.0.0.1") -> SimpleNamespace:
-    return SimpleNamespace(request=SimpleNamespace(remote_ip=address))
+    return SimpleNamespace(
+        request=SimpleNamespace(remote_ip=address, headers={}, connection=SimpleNamespace())
+    )
 
 
 @pytest.fixture
@@ -229,3 +232,35 @@ def test_undecodable_fields(body, bad):
 
 def test_login_handler_is_pdal_hubs(authenticator):
     assert authenticator.get_handlers(None) == [("/login", PdalLoginHandler)]
+
+
+@pytest.mark.parametrize(
+    "forwarded_for, peer, trusted, expected",
+    [
+        (None, "10.0.0.1", set(), "10.0.0.1"),
+        ("", "10.0.0.1", set(), "10.0.0.1"),
+        # configurable-http-proxy appends the peer it saw
+        ("192.0.2.7", "127.0.0.1", set(), "192.0.2.7"),
+        # a client's own header stays to the left of what the proxy appended
+        ("203.0.113.9, 192.0.2.7", "127.0.0.1", set(), "192.0.2.7"),
+        # nginx, then configurable-http-proxy, with nginx's address trusted
+        ("203.0.113.9, 192.0.2.7, 127.0.0.1", "127.0.0.1", {"127.0.0.1"}, "192.0.2.7"),
+        ("not-an-ip", "127.0.0.1", set(), "127.0.0.1"),
+        ("127.0.0.1", "127.0.0.1", {"127.0.0.1"}, "127.0.0.1"),
+        ("2001:db8::1", "127.0.0.1", set(), "2001:db8::1"),
+    ],
+)
+def test_client_address(forwarded_for, peer, trusted, expected):
+    assert client_address(forwarded_for, peer, frozenset(trusted)) == expected
+
+
+async def test_x_real_ip_does_not_choose_the_address(authenticator, caplog):
+    request = SimpleNamespace(
+        remote_ip="203.0.113.50",  # what tornado made of the client's X-Real-Ip
+        headers={"X-Real-Ip": "203.0.113.50", "X-Forwarded-For": "192.0.2.7"},
+        connection=SimpleNamespace(context=SimpleNamespace(_orig_remote_ip="127.0.0.1")),
+    )
+    await authenticator.get_authenticated_user(
+        SimpleNamespace(request=request), {"username": "alice", "password": "wrong"}
+    )
+    assert "Failed login from 192.0.2.7 for 'alice'" in caplog.text
