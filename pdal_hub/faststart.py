@@ -96,6 +96,7 @@ class FastStartMixin(Configurable):
             return url
         finally:
             ticket.leave()
+            self._start_ticket = None
 
     async def wait_until_answering(self, url) -> None:
         """Return once the new server's /api answers, it exits, or http_timeout passes."""
@@ -118,6 +119,11 @@ class FastStartMixin(Configurable):
             await asyncio.sleep(self.ready_check_interval)
 
     async def progress(self):
+        # the spawn-pending page may ask before start() has taken its place in line
+        while getattr(self, "_start_ticket", None) is None and getattr(
+            self, "_spawn_pending", False
+        ):
+            await asyncio.sleep(self.ready_check_interval)
         ticket = getattr(self, "_start_ticket", None)
         if ticket is not None:
             while not ticket.active and not ticket.done:

@@ -94,3 +94,19 @@ async def test_a_failed_start_gives_its_slot_back():
     with pytest.raises(RuntimeError):
         await failing.start()
     assert failing.start_slots().active == 0
+
+
+async def test_progress_asked_before_start_waits_for_the_place_in_line():
+    first, second = Probe(concurrent_starts=1), Probe(concurrent_starts=1, name="bob")
+    first_start = asyncio.create_task(first.start())
+    second._spawn_pending = True
+    progress = second.progress()
+    early = asyncio.create_task(next_message(progress))
+    await asyncio.sleep(0.2)
+    assert not early.done(), "progress must wait while start() has not begun"
+    second_start = asyncio.create_task(second.start())
+    assert await early == "Many servers are starting: yours is next, one moment..."
+    first.gate.set()
+    second.gate.set()
+    await asyncio.wait_for(asyncio.gather(first_start, second_start), 2)
+    assert second._start_ticket is None
