@@ -258,6 +258,16 @@ class PdalAuthenticator(AccountPolicy, PAMAuthenticator):
         """,
     )
 
+    throttle_memory = Integer(
+        20000,
+        config=True,
+        help="""
+        How many accounts, addresses and (account, address) pairs the login limits
+        remember each; the oldest are forgotten first. Bounds the memory an attacker
+        can make the hub use by trying many names from many addresses.
+        """,
+    )
+
     untrusted_pam_checks = Integer(
         1,
         config=True,
@@ -298,6 +308,7 @@ class PdalAuthenticator(AccountPolicy, PAMAuthenticator):
                 per_account=self.failures_per_account,
                 window=self.failure_window,
                 remember_success=self.remember_success_seconds,
+                max_tracked=self.throttle_memory,
             )
         )
 
