@@ -1,4 +1,4 @@
-"""A real hub starts a course's servers on command, a few at a time, in line."""
+"""A real hub starts a course's servers on command, in line; the culler stops unused ones."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hubharness import wait_for
 
 from pdal_hub.cli import main
 from pdal_hub.hubapi import CLI_TOKEN_NAME, HubAPI, read_token
@@ -73,3 +74,38 @@ def test_scheduled_units_verify_with_the_hubs_unit(tmp_path):
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
     service = (tmp_path / "pdal-hub-prestart-ds101.service").read_text()
     assert f"ExecStart={sys.prefix}/bin/pdal-hub servers start --group ds101 " in service
+
+
+def test_a_prestarted_server_nobody_uses_is_culled(hub, admin_token, course, tmp_path):
+    """The shipped idle culler, run with a short timeout, stops a pre-started idle server."""
+    group, names = course
+    api = HubAPI(f"{hub.url}/hub/api", read_token(hub.state_dir / CLI_TOKEN_NAME))
+    start_group(api, group)
+    for name in names:
+        hub.wait_server_ready(name, admin_token, timeout=180)
+    culler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--url={hub.url}/hub/api",
+            "--timeout=5",
+            "--cull-every=2",
+            "--concurrency=2",
+        ],
+        env=dict(os.environ, JUPYTERHUB_API_TOKEN=admin_token),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for name in names:
+            wait_for(
+                lambda n=name: not hub.api("GET", f"/users/{n}", admin_token).json().get("servers"),
+                90,
+                interval=1,
+                what=f"the culler to stop {name}'s unused server",
+            )
+    finally:
+        culler.terminate()
+        culler.wait(15)
