@@ -119,10 +119,7 @@ def lab(students: int, logs_dir: Path | None = None):
     finally:
         for hub in hubs:
             stop_servers_quietly(hub, result.setups if "result" in locals() else [])
-            hub.cleanup()
-            if logs_dir is not None and hub.log_path.exists():
-                logs_dir.mkdir(parents=True, exist_ok=True)
-                shutil.copy(hub.log_path, logs_dir / f"{hub.workdir.name}-hub.log")
+            hub.cleanup(log_dir=logs_dir)
         users.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -74,7 +74,10 @@ def yarn_config_skipped():
     except ImportError:
         yield
         return
-    real = commands._yarn_config
+    real = getattr(commands, "_yarn_config", None)
+    if real is None:
+        yield
+        return
     commands._yarn_config = _empty_yarn_config
     try:
         yield

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "system"))
 
-from hubharness import LinuxUsers, RealHub  # noqa: E402
+from hubharness import LinuxUsers, RealHub, mark_system_tests  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -31,16 +30,10 @@ CHROMIUM_ARGS = [
 
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.system)
-            if os.geteuid() != 0:
-                item.add_marker(
-                    pytest.mark.skip(
-                        reason="browser tests create Linux users and PAM files: run as root"
-                    )
-                )
-            elif not os.access(CHROMIUM, os.X_OK):
+    mark_system_tests(items, here, "browser tests")
+    if not os.access(CHROMIUM, os.X_OK):
+        for item in items:
+            if here in Path(item.fspath).parents:
                 item.add_marker(
                     pytest.mark.skip(reason=f"{CHROMIUM} missing (apt-get install chromium)")
                 )
@@ -73,11 +66,6 @@ def browser_hub(browser_users):
             hub.stop_all_servers(hub.admin_token(password))  # ends their processes anyway
     finally:
         hub.cleanup()
-        log_copy = os.environ.get("PDAL_HUB_TEST_LOGS")
-        if log_copy:
-            Path(log_copy).mkdir(parents=True, exist_ok=True)
-            shutil.copy(hub.log_path, Path(log_copy) / "browser-hub.log")
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
-from hubharness import LinuxUsers, RealHub
+from hubharness import LinuxUsers, RealHub, mark_system_tests
 
 
 def pytest_collection_modifyitems(config, items):
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.system)
-            if os.geteuid() != 0:
-                item.add_marker(
-                    pytest.mark.skip(
-                        reason="system tests create Linux users and PAM files: run as root"
-                    )
-                )
+    mark_system_tests(items, Path(__file__).parent, "system tests")
 
 
 @pytest.fixture(scope="session")
@@ -49,11 +38,6 @@ def hub(admin, linux_users):
             real_hub.stop_all_servers(real_hub.admin_token(admin[1]))
     finally:
         real_hub.cleanup()
-        log_copy = os.environ.get("PDAL_HUB_TEST_LOGS")
-        if log_copy:
-            Path(log_copy).mkdir(parents=True, exist_ok=True)
-            shutil.copy(real_hub.log_path, Path(log_copy) / "system-hub.log")
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 import requests
 import websocket
 
@@ -28,6 +29,17 @@ from pdal_hub.resources import data_path, read_data
 
 VENV_BIN = Path(sys.executable).parent
 PREFIX = "pdt" + secrets.token_hex(2)
+
+
+def mark_system_tests(items, directory: Path, kind: str) -> None:
+    """Mark the tests below `directory` as system tests; skip them with a reason unless root."""
+    for item in items:
+        if directory in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.system)
+            if os.geteuid() != 0:
+                item.add_marker(
+                    pytest.mark.skip(reason=f"{kind} create Linux users and PAM files: run as root")
+                )
 
 
 def free_port() -> int:
@@ -284,10 +296,15 @@ c.SharedLibrariesMixin.libs_root = "{self.libs_root}"
                 what=f"{user['name']}'s server to stop",
             )
 
-    def cleanup(self) -> None:
+    def cleanup(self, log_dir: str | Path | None = os.environ.get("PDAL_HUB_TEST_LOGS")) -> None:
+        """Stop the hub, keep its log in `log_dir` (CI's artifacts), remove what it made."""
         self.stop()
         Path("/etc/pam.d", self.pam_service).unlink(missing_ok=True)
         shutil.rmtree(self.libs_root, ignore_errors=True)
+        if log_dir and self.log_path.exists():
+            Path(log_dir).mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.log_path, Path(log_dir) / f"{self.workdir.name}-hub.log")
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def run_code(

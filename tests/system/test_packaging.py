@@ -81,4 +81,3 @@ def test_wheel_installs_into_fresh_venv_and_serves_a_student(fresh_venv, linux_u
         hub.stop_all_servers(token)
     finally:
         hub.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)

@@ -71,15 +71,6 @@ def new_hub(admin: str, extra_config: str) -> RealHub:
     return RealHub(Path(tempfile.mkdtemp(prefix="pdal-hub-https-")), admin, extra_config)
 
 
-def drop_hub(hub: RealHub) -> None:
-    hub.cleanup()
-    log_copy = os.environ.get("PDAL_HUB_TEST_LOGS")
-    if log_copy:
-        Path(log_copy).mkdir(parents=True, exist_ok=True)
-        shutil.copy(hub.log_path, Path(log_copy) / f"{hub.workdir.name}.log")
-    shutil.rmtree(hub.workdir, ignore_errors=True)
-
-
 def login_cookies_are_secure(response: requests.Response) -> bool:
     cookies = response.raw.headers.getlist("Set-Cookie")
     login = [c for c in cookies if c.startswith(("jupyterhub-hub-login", "jupyterhub-session-id"))]
@@ -104,7 +95,7 @@ def test_hub_serves_tls_from_the_admins_certificate(admin, certificate):
         assert response.status_code == 302
         assert login_cookies_are_secure(response)
     finally:
-        drop_hub(hub)
+        hub.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +158,7 @@ http {{
             except subprocess.TimeoutExpired:
                 nginx.kill()
                 nginx.wait(5)
-        drop_hub(hub)
+        hub.cleanup()
 
 
 def test_nginx_recipe_serves_lab_and_kernels_over_https(nginx_hub, admin, linux_users):

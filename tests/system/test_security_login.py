@@ -9,7 +9,6 @@ be observed within the test.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import secrets
 import shutil
@@ -46,11 +45,6 @@ def login_hub(linux_users):
     hub.token = hub.admin_token(admin_password)
     yield hub
     hub.cleanup()
-    log_copy = os.environ.get("PDAL_HUB_TEST_LOGS")
-    if log_copy:
-        Path(log_copy).mkdir(parents=True, exist_ok=True)
-        shutil.copy(hub.log_path, Path(log_copy) / "security-login-hub.log")
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
