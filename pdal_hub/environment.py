@@ -6,10 +6,13 @@ from collections.abc import Iterable, Mapping
 
 
 def append_path_entries(existing: str | None, entries: Iterable[str], sep: str = ":") -> str:
-    """`existing` with each of `entries` appended once, keeping the order of both."""
+    """`existing` with each of `entries` appended once, keeping the order of both.
+
+    Empty entries are dropped: in a search path they would mean the current folder.
+    """
     parts = [p for p in (existing or "").split(sep) if p]
     for entry in entries:
-        if entry not in parts:
+        if entry and entry not in parts:
             parts.append(entry)
     return sep.join(parts)
 
@@ -33,3 +36,8 @@ def shared_library_env(
         current = env.get(name, unset_defaults.get(name))
         changed[name] = append_path_entries(current, entries)
     return changed
+
+
+def path_with_venv_first(venv_bin: str, path: str) -> str:
+    """A server's PATH: the hub venv's `venv_bin` first, then `path` without repeats."""
+    return append_path_entries(venv_bin, path.split(":"))

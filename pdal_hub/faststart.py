@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sysconfig
 import time
 from typing import ClassVar
 
@@ -71,8 +72,9 @@ class FastStartMixin(Configurable):
     @default("cmd")
     def _cmd_default(self) -> list[str]:
         # a script, like jupyterhub-singleuser: `python -m` would put the student's
-        # working folder first on sys.path, so a notebook named json.py breaks the start
-        return ["pdal-hub-singleuser"]
+        # working folder first on sys.path, so a notebook named json.py breaks the start.
+        # Its full path in the hub's venv: the hub's PATH need not name the venv.
+        return [os.path.join(sysconfig.get_path("scripts"), "pdal-hub-singleuser")]
 
     def start_slots(self) -> StartSlots:
         """The hub-wide line for this limit (one per event loop's hub process)."""

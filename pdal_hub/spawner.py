@@ -7,6 +7,7 @@ so SystemdSpawner-based or course-specific spawners can reuse them.
 from __future__ import annotations
 
 import asyncio
+import sysconfig
 
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub.utils import maybe_future
@@ -14,7 +15,7 @@ from traitlets import Dict, Integer, Unicode, default, validate
 from traitlets.config import Configurable
 
 from .accounts import AccountPolicy, lookup_account
-from .environment import shared_library_env
+from .environment import path_with_venv_first, shared_library_env
 from .faststart import FastStartMixin
 from .homedir import UnsafeHomePath, ensure_private_dir
 from .resources import data_path
@@ -198,11 +199,29 @@ class PdalSpawner(
     def _default_url_default(self) -> str:
         return "/lab"
 
+    server_path = Unicode(
+        "/usr/local/bin:/usr/bin:/bin",
+        config=True,
+        help="""
+        PATH of students' servers, kernels and terminals, after the bin folder of the
+        hub's venv, which always comes first (so `jupyter`, `pip` and the venv's
+        kernels are found). The hub's own PATH is not passed on: it can name folders
+        students cannot enter. A PATH in `Spawner.environment` replaces this value.
+        """,
+    )
+
     @default("env_keep")
     def _env_keep_default(self) -> list[str]:
-        # PYTHONPATH, VIRTUAL_ENV and friends describe the hub's own venv: a
-        # student's server must not inherit them.
-        return ["JUPYTERHUB_SINGLEUSER_APP", "LANG", "LC_ALL", "PATH"]
+        # PATH, PYTHONPATH, VIRTUAL_ENV and friends describe the hub's own process:
+        # a student's server must not inherit them.
+        return ["JUPYTERHUB_SINGLEUSER_APP", "LANG", "LC_ALL"]
+
+    def get_env(self) -> dict:
+        env = super().get_env()
+        env["PATH"] = path_with_venv_first(
+            sysconfig.get_path("scripts"), env.get("PATH") or self.server_path
+        )
+        return env
 
 
 __all__ = [

@@ -70,7 +70,8 @@ def test_wheel_installs_into_fresh_venv_and_serves_a_student(fresh_venv, linux_u
     workdir = Path(tempfile.mkdtemp(prefix="pdal-hub-wheel-"))
     hub = RealHub(workdir, admin, venv_bin=fresh_venv / "bin", config_source=shipped("config"))
     try:
-        hub.start()
+        # as `pdal-hub install --start` from a root shell: the venv is not on PATH
+        hub.start(env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
         token = hub.admin_token(admin_password)
         assert hub.api("POST", "/users", token, json={"usernames": [student]}).status_code == 201
         session, response = hub.login(student, student_password)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pdal_hub.environment import append_path_entries, shared_library_env
+from pdal_hub.environment import append_path_entries, path_with_venv_first, shared_library_env
 
 LIBS = {
     "PYTHONPATH": ["{libs_root}/python"],
@@ -69,3 +69,15 @@ def test_shared_library_env_leaves_input_alone():
     env = {"PYTHONPATH": "/x"}
     shared_library_env(env, "/libs", LIBS, DEFAULTS)
     assert env == {"PYTHONPATH": "/x"}
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("/usr/local/bin:/usr/bin:/bin", "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin"),
+        ("/usr/bin:/opt/venv/bin", "/opt/venv/bin:/usr/bin"),
+        ("", "/opt/venv/bin"),
+    ],
+)
+def test_path_with_venv_first(path, expected):
+    assert path_with_venv_first("/opt/venv/bin", path) == expected

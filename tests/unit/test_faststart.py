@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sysconfig
 from types import SimpleNamespace
 
 import pytest
@@ -42,7 +44,7 @@ def fresh_slots(monkeypatch):
 
 def test_defaults():
     spawner = Probe()
-    assert spawner.cmd == ["pdal-hub-singleuser"]
+    assert spawner.cmd == [os.path.join(sysconfig.get_path("scripts"), "pdal-hub-singleuser")]
     assert spawner.start_timeout == 300
     assert spawner.concurrent_starts >= 1
     assert spawner.ready_check_interval == 0.1
@@ -50,7 +52,7 @@ def test_defaults():
 
 def test_pdal_spawner_has_fast_start():
     assert issubclass(PdalSpawner, FastStartMixin)
-    assert PdalSpawner().cmd == ["pdal-hub-singleuser"]
+    assert PdalSpawner().cmd == [os.path.join(sysconfig.get_path("scripts"), "pdal-hub-singleuser")]
 
 
 @pytest.mark.parametrize("value, ok", [(0, True), (1, True), (8, True), (-1, False)])

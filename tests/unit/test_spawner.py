@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,7 @@ async def spawner_for(hub_app):
 async def test_env_appends_libraries_and_drops_hub_venv(spawner_for, accounts, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", "/opt/jupyterhub-venv/lib/python3/site-packages")
     monkeypatch.setenv("VIRTUAL_ENV", "/opt/jupyterhub-venv")
+    monkeypatch.setenv("PATH", "/root/.local/bin:/usr/sbin:/usr/bin")
     spawner = await spawner_for(
         "alice", {"Spawner": {"environment": {"PYTHONPATH": "/srv/course"}}}
     )
@@ -55,6 +57,10 @@ async def test_env_appends_libraries_and_drops_hub_venv(spawner_for, accounts, m
     assert env["CLASSPATH"] == "/opt/jupyterhub-libs/java/*"
     assert env["R_LIBS_SITE"] == "/usr/local/lib/R/site-library:%S:/opt/jupyterhub-libs/r"
     assert "VIRTUAL_ENV" not in env
+    venv_bin = sysconfig.get_path("scripts")
+    assert env["PATH"] == f"{venv_bin}:/usr/local/bin:/usr/bin:/bin"
+    assert spawner.cmd == [f"{venv_bin}/pdal-hub-singleuser"]
+    assert os.access(spawner.cmd[0], os.X_OK)
     assert env["HOME"] == accounts["alice"].pw_dir
     assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab"
     assert env["JUPYTERHUB_ROOT_DIR"] == "~/notebooks"
