@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -86,6 +87,9 @@ def cmd_install(args: argparse.Namespace) -> int:
         print(f"Starting it now; log in at http://{os.uname().nodename}:8000/ as {args.admin}.")
         sys.stdout.flush()
         os.chdir(paths.state_dir)
+        # Started from a script in the background, SIGINT arrives ignored; the hub's
+        # services and servers would inherit that and each take 30 s to stop.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.execv(hub_cmd[0], hub_cmd)
     return 0
 
