@@ -35,17 +35,13 @@ class StockHub(RealHub):
     def _write_config(self, extra_config: str, *_source) -> None:
         self.config_dir.mkdir(parents=True, exist_ok=True)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(STOCK_CONFIG.read_text() + f"""
-# benchmark: ports, state paths and admin only
-c.JupyterHub.bind_url = "{self.url}"
-c.JupyterHub.hub_port = {free_port()}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
-c.JupyterHub.cookie_secret_file = "{self.state_dir}/jupyterhub_cookie_secret"
-c.JupyterHub.db_url = "sqlite:///{self.state_dir}/jupyterhub.sqlite"
-c.ConfigurableHTTPProxy.pid_file = "{self.state_dir}/jupyterhub-proxy.pid"
-c.Authenticator.admin_users = {{"{self.admin}"}}
-{extra_config}
-""")
+        self.config_file.write_text(
+            STOCK_CONFIG.read_text()
+            + "\n# benchmark: ports, state paths and admin only\n"
+            + self.ports_state_and_admin()
+            + extra_config
+            + "\n"
+        )
 
 
 def proxy_process(hub: RealHub) -> psutil.Process | None:

@@ -161,19 +161,24 @@ class RealHub:
         os.chmod(self.libs_root, 0o755)
         Path("/etc/pam.d", self.pam_service).write_text(read_data("pam"))
         (drop_ins / "50-test.py").write_text(
-            f"""# system tests: ports, paths, admin and PAM service only
-c.JupyterHub.bind_url = "{self.url}"
+            "# system tests: ports, paths, admin and PAM service only\n"
+            + self.ports_state_and_admin()
+            + f'c.PdalAuthenticator.service = "{self.pam_service}"\n'
+            + f'c.SharedLibrariesMixin.libs_root = "{self.libs_root}"\n'
+            + extra_config
+            + "\n"
+        )
+
+    def ports_state_and_admin(self) -> str:
+        """Config lines putting this hub on its own ports, state directory and admin."""
+        return f"""c.JupyterHub.bind_url = "{self.url}"
 c.JupyterHub.hub_port = {free_port()}
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
 c.JupyterHub.cookie_secret_file = "{self.state_dir}/jupyterhub_cookie_secret"
 c.JupyterHub.db_url = "sqlite:///{self.state_dir}/jupyterhub.sqlite"
 c.ConfigurableHTTPProxy.pid_file = "{self.state_dir}/jupyterhub-proxy.pid"
 c.Authenticator.admin_users = {{"{self.admin}"}}
-c.PdalAuthenticator.service = "{self.pam_service}"
-c.SharedLibrariesMixin.libs_root = "{self.libs_root}"
-{extra_config}
 """
-        )
 
     @property
     def config_file(self) -> Path:

@@ -50,7 +50,7 @@ def settings(**overrides) -> HubSettings:
     "modes, blocked",
     [
         ({"/": 0o755, "/opt": 0o755, "/opt/jupyterhub-venv": 0o755}, []),
-        ({"/": 0o755, "/root": 0o700, "/root/.pyenv": 0o755}, ["/root"]),
+        ({"/": 0o755, "/root": 0o700, "/root/.local/python": 0o755}, ["/root"]),
         ({"/": 0o755, "/srv": 0o750, "/srv/x": 0o700}, ["/srv", "/srv/x"]),
         ({"/": 0o755, "/tmp": 0o1777}, []),
     ],
