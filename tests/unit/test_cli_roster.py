@@ -6,9 +6,10 @@ from types import SimpleNamespace
 from unittest import mock
 
 import pytest
+from sample_settings import sample_settings
 
 from pdal_hub import users
-from pdal_hub.hubapi import HubError, HubSettings
+from pdal_hub.hubapi import HubError
 from pdal_hub.users import (
     RosterRow,
     RowResult,
@@ -162,19 +163,7 @@ class FakeHub:
         self.groups[name] += members
 
 
-SETTINGS = HubSettings(
-    config_file="c",
-    public_url="http://127.0.0.1:8000",
-    hub_api_url="http://127.0.0.1:8081/hub/api",
-    bind_port=8000,
-    hub_port=8081,
-    proxy_api_port=8001,
-    proxy_command=["configurable-http-proxy"],
-    cookie_secret_file="/s/cookie",
-    pid_file="/s/pid",
-    pam_service="pdal-hub",
-    libs_root="/opt/jupyterhub-libs",
-)
+SETTINGS = sample_settings(config_file="c", cookie_secret_file="/s/cookie", pid_file="/s/pid")
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+from sample_settings import sample_settings
 
 from pdal_hub.doctor import (
     Check,
@@ -22,28 +23,9 @@ from pdal_hub.doctor import (
     venv_findings,
     writable_by_others_findings,
 )
-from pdal_hub.hubapi import HubSettings
 
 DIR = 0o040000
 FILE = 0o100000
-
-
-def settings(**overrides) -> HubSettings:
-    values = dict(
-        config_file="/etc/jupyterhub/jupyterhub_config.py",
-        public_url="http://127.0.0.1:8000",
-        hub_api_url="http://127.0.0.1:8081/hub/api",
-        bind_port=8000,
-        hub_port=8081,
-        proxy_api_port=8001,
-        proxy_command=["configurable-http-proxy"],
-        cookie_secret_file="/var/lib/pdal-hub/jupyterhub_cookie_secret",
-        pid_file="/var/lib/pdal-hub/jupyterhub-proxy.pid",
-        pam_service="pdal-hub",
-        libs_root="/opt/jupyterhub-libs",
-    )
-    values.update(overrides)
-    return HubSettings(**values)
 
 
 @pytest.mark.parametrize(
@@ -202,7 +184,7 @@ def test_port_findings(hub_up, listeners, own, expect):
     ],
 )
 def test_hub_findings(hub_up, proxy_up, systemd, expect):
-    findings = hub_findings(hub_up, proxy_up, settings(), systemd)
+    findings = hub_findings(hub_up, proxy_up, sample_settings(), systemd)
     if expect is None:
         assert findings == []
     else:
