@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import psutil
 import requests
 
+from .harness import post_login_form
+
 
 @dataclass
 class SignIn:
@@ -69,13 +71,7 @@ def sign_in_to_lab(hub_url: str, user: str, password: str, timeout: float = 300)
     deadline = sign_in.start + timeout
     session = requests.Session()
     try:
-        session.get(f"{hub_url}/hub/login", timeout=30)
-        r = session.post(
-            f"{hub_url}/hub/login",
-            data={"username": user, "password": password, "_xsrf": session.cookies.get("_xsrf")},
-            allow_redirects=False,
-            timeout=60,
-        )
+        r = post_login_form(hub_url, session, {"username": user, "password": password}, 60)
         if r.status_code != 302:
             raise RuntimeError(f"login answered {r.status_code}")
         sign_in.logged_in = time.time()
@@ -103,12 +99,7 @@ def login_time(hub_url: str, user: str, password: str, timeout: float = 60) -> t
     try:
         session.get(f"{hub_url}/hub/login", timeout=timeout)
         start = time.perf_counter()
-        r = session.post(
-            f"{hub_url}/hub/login",
-            data={"username": user, "password": password, "_xsrf": session.cookies.get("_xsrf")},
-            allow_redirects=False,
-            timeout=timeout,
-        )
+        r = post_login_form(hub_url, session, {"username": user, "password": password}, timeout)
         return time.perf_counter() - start, r.status_code
     finally:
         session.close()

@@ -20,7 +20,14 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "system"))
 
 import hubharness  # noqa: E402
-from hubharness import VENV_BIN, LinuxUsers, RealHub, free_port, wait_for  # noqa: E402
+from hubharness import (  # noqa: E402
+    VENV_BIN,
+    LinuxUsers,
+    RealHub,
+    free_port,
+    post_login_form,
+    wait_for,
+)
 
 STOCK_CONFIG = Path(__file__).with_name("stock_jupyterhub_config.py.in")
 PREFIX = hubharness.PREFIX
@@ -146,6 +153,7 @@ __all__ = [
     "StockHub",
     "free_port",
     "lab",
+    "post_login_form",
     "proxy_process",
     "stop_server",
     "PREFIX",

@@ -95,6 +95,23 @@ def bound_session(source: str) -> requests.Session:
     return session
 
 
+def post_login_form(
+    url: str, session: requests.Session, data: dict, timeout: float = 30
+) -> requests.Response:
+    """POST the login form at `url` (the hub, or a proxy in front of it) as a browser does.
+
+    Fetches the form first when `session` has no xsrf cookie yet; never follows the redirect.
+    """
+    if "_xsrf" not in session.cookies:
+        session.get(f"{url}/hub/login", timeout=timeout)
+    return session.post(
+        f"{url}/hub/login",
+        data={**data, "_xsrf": session.cookies.get("_xsrf")},
+        allow_redirects=False,
+        timeout=timeout,
+    )
+
+
 class LinuxUsers:
     """Creates prefixed Linux accounts with passwords; removes them and their processes."""
 
@@ -243,17 +260,7 @@ c.Authenticator.admin_users = {{"{self.admin}"}}
         can play clients at different addresses.
         """
         session = bound_session(source) if source else requests.Session()
-        session.get(f"{self.url}/hub/login", timeout=10)
-        response = session.post(
-            f"{self.url}/hub/login",
-            data={
-                "username": username,
-                "password": password,
-                "_xsrf": session.cookies.get("_xsrf"),
-            },
-            allow_redirects=False,
-            timeout=30,
-        )
+        response = post_login_form(self.url, session, {"username": username, "password": password})
         return session, response
 
     def admin_token(self, password: str) -> str:

@@ -14,7 +14,16 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from hubharness import PREFIX, RealHub, bound_session, free_port, run, run_code, wait_for
+from hubharness import (
+    PREFIX,
+    RealHub,
+    bound_session,
+    free_port,
+    post_login_form,
+    run,
+    run_code,
+    wait_for,
+)
 
 SECURITY_DOC = (Path(__file__).parents[2] / "docs" / "security.md").read_text()
 
@@ -49,13 +58,7 @@ def certificate():
 def token_for(url: str, name: str, password: str, source: str = "127.0.0.1") -> str:
     """Log `name` in at `url` (hub or nginx) and create an API token for them."""
     session = bound_session(source)
-    session.get(f"{url}/hub/login", timeout=10)
-    r = session.post(
-        f"{url}/hub/login",
-        data={"username": name, "password": password, "_xsrf": session.cookies.get("_xsrf")},
-        allow_redirects=False,
-        timeout=30,
-    )
+    r = post_login_form(url, session, {"username": name, "password": password})
     assert r.status_code == 302, r.text[:300]
     r = session.post(
         f"{url}/hub/api/users/{name}/tokens",
@@ -174,18 +177,10 @@ def test_nginx_recipe_serves_lab_and_kernels_over_https(nginx_hub, admin, linux_
     assert r.status_code == 201, r.text
 
     session = bound_session("127.0.0.77")
-    session.get(f"{url}/hub/login", timeout=10)
-    xsrf = session.cookies.get("_xsrf")
-    wrong = session.post(
-        f"{url}/hub/login", data={"username": name, "password": "wrong", "_xsrf": xsrf},
-        allow_redirects=False, timeout=30,
-    )  # fmt: skip
+    wrong = post_login_form(url, session, {"username": name, "password": "wrong"})
     assert wrong.status_code == 403
     assert f"Failed login from 127.0.0.77 for {name!r}: wrong password" in hub.log()
-    right = session.post(
-        f"{url}/hub/login", data={"username": name, "password": password, "_xsrf": xsrf},
-        allow_redirects=False, timeout=30,
-    )  # fmt: skip
+    right = post_login_form(url, session, {"username": name, "password": password})
     assert right.status_code == 302
     assert login_cookies_are_secure(right)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from hubharness import PREFIX, RealHub, bound_session, run, wait_for
+from hubharness import PREFIX, RealHub, bound_session, post_login_form, run, wait_for
 
 from pdal_hub.resources import data_path
 
@@ -61,22 +61,11 @@ def students(login_hub, linux_users):
     return accounts
 
 
-def post_login(hub: RealHub, session: requests.Session, data: dict, timeout: float = 30):
-    if "_xsrf" not in session.cookies:
-        session.get(f"{hub.url}/hub/login", timeout=10)
-    return session.post(
-        f"{hub.url}/hub/login",
-        data={**data, "_xsrf": session.cookies.get("_xsrf")},
-        allow_redirects=False,
-        timeout=timeout,
-    )
-
-
 def timed_login(hub: RealHub, username: str, password: str, source: str):
     session = bound_session(source)
     session.get(f"{hub.url}/hub/login", timeout=10)
     start = time.monotonic()
-    response = post_login(hub, session, {"username": username, "password": password})
+    response = post_login_form(hub.url, session, {"username": username, "password": password})
     return response, time.monotonic() - start
 
 
@@ -100,7 +89,9 @@ def test_legitimate_logins_stay_fast_during_a_wrong_password_flood(login_hub, st
             n = len(answers[i])
             name = f"{PREFIX}guess{i}x{n}" if n % 2 else students[2 + i % 4][0]
             try:
-                r = post_login(login_hub, session, {"username": name, "password": "wrong"}, 10)
+                r = post_login_form(
+                    login_hub.url, session, {"username": name, "password": "wrong"}, 10
+                )
                 answers[i].append(r.status_code)
             except requests.RequestException as e:
                 answers[i].append(type(e).__name__)
@@ -172,8 +163,8 @@ def test_flood_against_one_username_locks_only_that_pair_and_unlocks(login_hub, 
     with ThreadPoolExecutor(12) as pool:  # parallel guesses cannot slip past the limit
         answers = list(
             pool.map(
-                lambda i: post_login(
-                    login_hub,
+                lambda i: post_login_form(
+                    login_hub.url,
                     bound_session("127.0.0.40"),
                     {"username": victim, "password": f"guess{i}"},
                 ).status_code,
@@ -204,8 +195,8 @@ def test_password_spraying_pauses_the_address_but_not_known_students(login_hub, 
     with ThreadPoolExecutor(20) as pool:
         answers = list(
             pool.map(
-                lambda i: post_login(
-                    login_hub,
+                lambda i: post_login_form(
+                    login_hub.url,
                     bound_session("127.0.0.60"),
                     {"username": f"{PREFIX}spray{i}", "password": "x"},
                 ).status_code,
@@ -236,7 +227,7 @@ def test_bad_login_input_is_refused_clearly_without_flooding_the_log(
 ):
     before = len(login_hub.log())
     session = bound_session("127.0.0.80")
-    response = post_login(login_hub, session, data)
+    response = post_login_form(login_hub.url, session, data)
     assert response.status_code == status
     assert shown in login_error(response)
     wait_for(lambda: "/hub/login" in login_hub.log()[before:], 10, what="the access log line")
@@ -318,7 +309,7 @@ def test_fail2ban_jail_loads_with_the_filter(tmp_path):
 def test_client_cannot_choose_the_address_the_hub_logs(login_hub, headers):
     session = bound_session("127.0.0.90")
     session.headers.update(headers)
-    r = post_login(login_hub, session, {"username": f"{PREFIX}spoof", "password": "x"})
+    r = post_login_form(login_hub.url, session, {"username": f"{PREFIX}spoof", "password": "x"})
     assert r.status_code == 403
     log = login_hub.log()
     assert f"Failed login from 127.0.0.90 for '{PREFIX}spoof'" in log
