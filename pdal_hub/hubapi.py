@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import system
+
 CLI_SERVICE = "pdal-hub-cli"
 CLI_TOKEN_NAME = "pdal-hub-cli.token"
 
@@ -185,8 +187,8 @@ def load_settings(config_file: Path, python: str = sys.executable) -> HubSetting
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """Run a command, capturing text output (a wrapper so tests can patch it)."""
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kwargs)
+    """`system.run` with a two-minute limit, so the admin command never hangs on a tool."""
+    return system.run(cmd, timeout=120, **kwargs)
 
 
 class HubAPI:

@@ -12,7 +12,6 @@ import secrets
 import shutil
 import stat
 import string
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from pathlib import Path
 from .accounts import account_refusal, lookup_account
 from .hubapi import CLI_TOKEN_NAME
 from .resources import read_data
+from .system import create_private_file, run
 
 LIBRARY_KINDS = ("python", "java", "r")
 
@@ -52,11 +52,6 @@ class InstallPaths:
     @property
     def unit_file(self) -> Path:
         return self.unit_dir / "jupyterhub.service"
-
-
-def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """Run a command, capturing output (a wrapper so tests can patch it)."""
-    return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
 
 
 def systemd_is_running() -> bool:
@@ -211,9 +206,7 @@ def create_secret_file(path: Path, text: str, dry_run: bool) -> list[str]:
             return [f"made {path} root-only (0600)"]
         return []
     if not dry_run:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        create_private_file(path, text)
     return [f"created {path} (0600)"]
 
 

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -31,6 +30,7 @@ from traitlets.config import Configurable
 
 from .install import InstallError, InstallPaths, write_file
 from .resources import read_data
+from .system import run
 
 KERNELS = ("python", "java", "r")
 
@@ -290,11 +290,6 @@ def missing_for_kernels(kernels: Iterable[str], found: Prerequisites) -> list[st
 
 
 # -- glue --------------------------------------------------------------------------
-
-
-def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """Run a command, capturing output (a wrapper so tests can patch it)."""
-    return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
 
 
 def which(name: str) -> str | None:

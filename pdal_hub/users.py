@@ -23,6 +23,7 @@ from pathlib import Path
 from .accounts import LINUX_USERNAME_PATTERN, account_refusal, lookup_account
 from .hubapi import HubAPI, HubError, HubSettings, load_settings, run
 from .install import generate_password
+from .system import create_private_file
 
 #: Accepted roster column names (lower case, spaces/underscores/dashes ignored) per field.
 COLUMN_ALIASES = {
@@ -195,9 +196,7 @@ def set_password(username: str, password: str) -> None:
 def write_private_file(path: Path, text: str) -> None:
     """Create `path` root-only (0600) in a root-only directory; never overwrite."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    create_private_file(path, text)
 
 
 def passwords_csv(results: list[RowResult]) -> str:
